@@ -1,0 +1,1 @@
+"""Datasets: sampling, labelling, formats."""

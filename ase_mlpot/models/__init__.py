@@ -1,0 +1,1 @@
+"""Architectures, the shared output head (energies, forces, stress) and the registry."""
