@@ -4,14 +4,19 @@ Every message names what is at fault: the element, the atoms, the model, the rev
 """
 
 __all__ = [
+    "BundleError",
     "ChecksumError",
+    "DeprecatedModelError",
     "GatedModelError",
+    "HubUnreachableError",
+    "IncompatibleModelError",
     "InvalidStructureError",
     "MLPotError",
     "MixedPBCError",
     "ModelFormatError",
     "ModelNotFoundError",
     "OfflineError",
+    "RegistryError",
     "UnsupportedElementError",
     "ZeroCellError",
 ]
@@ -55,3 +60,23 @@ class OfflineError(MLPotError):
 
 class GatedModelError(MLPotError):
     """The hub refused access to a gated or private repository (set ``HF_TOKEN``)."""
+
+
+class DeprecatedModelError(ModelNotFoundError):
+    """A retired zoo name; the message names its successor."""
+
+
+class IncompatibleModelError(ModelFormatError):
+    """A registry entry that needs a different ase_mlpot version (``min_version``/``max_version``)."""
+
+
+class HubUnreachableError(OfflineError):
+    """The hub did not answer in time, the connection failed, or a transfer stayed incomplete."""
+
+
+class RegistryError(MLPotError, ValueError):
+    """A model registry (package, local or bundle manifest) that does not follow the schema."""
+
+
+class BundleError(MLPotError):
+    """An export bundle that fails verification: unsafe paths, links, or files not in its manifest."""

@@ -1,4 +1,4 @@
-"""Named exceptions of :mod:`ase_mlpot.datasets` (all derive from :class:`~ase_mlpot.errors.MLPotError`)."""
+"""Named exceptions of :mod:`ase_mlpot.datasets`."""
 
 from __future__ import annotations
 

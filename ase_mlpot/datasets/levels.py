@@ -231,7 +231,8 @@ def _build_molecule(geometry: Geometry, basis: str, *, cart: bool) -> Any:
 
     numbers = np.asarray(geometry.numbers, dtype=np.int64)  # (n_atoms,)
     positions = np.asarray(geometry.positions, dtype=np.float64)  # (n_atoms, 3) | Å
-    atom = [(int(z), tuple(float(x) for x in xyz)) for z, xyz in zip(numbers, positions)]
+    atom = [(int(z), tuple(float(x) for x in xyz))
+            for z, xyz in zip(numbers, positions, strict=True)]
     return gto.M(
         atom=atom, basis=basis, cart=cart, unit="Angstrom", charge=int(geometry.charge),
         spin=int(geometry.multiplicity) - 1, verbose=0,
@@ -257,7 +258,8 @@ def _converge_scf(mf: Any, label: str, convergence: dict[str, Any]) -> float:
         mf.e_tot, mf.converged = newton.e_tot, newton.converged
     convergence[label] = info
     if not mf.converged:
-        raise LabellingError(f"SCF {label} did not converge (max_cycle={mf.max_cycle}, then Newton)")
+        raise LabellingError(
+            f"SCF {label} did not converge (max_cycle={mf.max_cycle}, then Newton)")
     return float(energy)
 
 
@@ -442,7 +444,8 @@ class CCSDTCBSComposite(LevelOfTheory):
             mf_x = scf.RHF(mol_x).density_fit(auxbasis=f"{basis}-jkfit")
             mf_x.conv_tol, mf_x.max_cycle = self.conv_tol, self.max_cycle
             c[f"hf_{tag}"] = timer.run(
-                f"hf_{tag}", lambda mf_x=mf_x, tag=tag: _converge_scf(mf_x, f"hf_{tag}", convergence)
+                f"hf_{tag}",
+                lambda mf_x=mf_x, tag=tag: _converge_scf(mf_x, f"hf_{tag}", convergence),
             )
             dfmp2 = DFMP2(mf_x, frozen=n_frozen)
             dfmp2.with_df = df.DF(mol_x, auxbasis=f"{basis}-ri")

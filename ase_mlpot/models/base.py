@@ -9,10 +9,12 @@ from typing import Any, ClassVar
 import torch
 from ase.data import atomic_numbers
 
+from ase_mlpot.nn.constants import Float64BufferModule
+
 __all__ = ["PotentialModel"]
 
 
-class PotentialModel(torch.nn.Module, abc.ABC):
+class PotentialModel(Float64BufferModule, abc.ABC):
     """A machine-learned potential E = Σ_i E_i(environment of i) + Σ_i e_{Z_i}.
 
     Subclasses map a batch (see :mod:`ase_mlpot.keys`, including ``edge_vectors`` built by
@@ -81,13 +83,6 @@ class PotentialModel(torch.nn.Module, abc.ABC):
             if symbol not in self.elements:
                 raise ValueError(f"{symbol} is not an element of this model ({self.elements})")
             self.reference_energies[self.elements.index(symbol)] = float(value)
-
-    def _apply(self, fn: Any, recurse: bool = True) -> PotentialModel:
-        # Keep the reference energies in float64 whatever dtype the weights are cast to.
-        reference = self.reference_energies
-        super()._apply(fn, recurse)
-        self.reference_energies = reference.to(device=self.reference_energies.device)
-        return self
 
     @abc.abstractmethod
     def forward(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:

@@ -45,7 +45,8 @@ def compute_outputs(
         forces: Compute forces.
         stress: Compute the stress of every graph (all graphs must be fully periodic).
         forces_std: For ensembles, also the spread of member forces (M backward passes).
-        training: Keep the graph of the derivatives (``create_graph=True``) for force losses.
+        training: Keep the autograd graph: of the energies (for energy losses, even with
+            ``forces=False``) and of the derivatives (``create_graph=True``, for force losses).
 
     Returns:
         ``total_energy (n_graphs,)`` float64, ``member_energies (n_members, n_graphs)`` float64,
@@ -60,7 +61,7 @@ def compute_outputs(
     n_graphs = cell.shape[0]
     dtype, device = positions.dtype, positions.device
     needs_grad = forces or stress or forces_std
-    with torch.enable_grad() if needs_grad else torch.no_grad():
+    with torch.enable_grad() if needs_grad or training else torch.no_grad():
         if needs_grad:
             positions = positions.detach().requires_grad_(True)
         strain = torch.zeros((n_graphs, 3, 3), dtype=dtype, device=device, requires_grad=stress)

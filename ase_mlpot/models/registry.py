@@ -7,13 +7,14 @@ from typing import Any
 
 from ase_mlpot.models.ani import ANIConfig, ANIEnsemble
 from ase_mlpot.models.base import PotentialModel
+from ase_mlpot.models.so3krates import So3krates, So3kratesConfig
 
 __all__ = ["ARCHITECTURES", "CONFIGS", "get_architecture"]
 
 #: Model class of each architecture name.
-ARCHITECTURES: dict[str, type[PotentialModel]] = {"ani": ANIEnsemble}
+ARCHITECTURES: dict[str, type[PotentialModel]] = {"ani": ANIEnsemble, "so3krates": So3krates}
 #: Config class of each architecture name.
-CONFIGS: dict[str, Any] = {"ani": ANIConfig}
+CONFIGS: dict[str, Any] = {"ani": ANIConfig, "so3krates": So3kratesConfig}
 
 
 def get_architecture(name: str) -> tuple[type[PotentialModel], Any]:

@@ -24,7 +24,9 @@ from __future__ import annotations
 import torch
 
 from ase_mlpot.models.ani.config import AEVConfig
+from ase_mlpot.nn.constants import Float64BufferModule
 from ase_mlpot.nn.cutoffs import cosine_cutoff
+from ase_mlpot.nn.scatter import scatter_sum
 
 __all__ = ["AEVComputer", "species_pair_index"]
 
@@ -71,7 +73,7 @@ def angular_pairs(
     second = edge_start + lower[0, local]  # (n_pairs,)
     return pair_centre, first, second
 
-class AEVComputer(torch.nn.Module):
+class AEVComputer(Float64BufferModule):
     """Computes ANI atomic environment vectors from species, edges and edge vectors.
 
     Args:
@@ -132,10 +134,9 @@ class AEVComputer(torch.nn.Module):
             * torch.exp(-cfg.radial_eta * (distances[:, None] - self.radial_shifts.to(dtype)) ** 2)
             * cosine_cutoff(distances, cfg.radial_cutoff)[:, None]
         )  # (n_edges, n_R)
-        radial = torch.zeros(
-            (n_atoms * self.n_species, radial_terms.shape[1]), dtype=dtype, device=species.device
-        )
-        radial.index_add_(0, centre * self.n_species + species[neighbour], radial_terms)
+        radial = scatter_sum(
+            radial_terms, centre * self.n_species + species[neighbour], n_atoms * self.n_species
+        )  # (n_atoms·n_species, n_R)
 
         angular_edges = torch.nonzero(distances < cfg.angular_cutoff).squeeze(1)  # (n_ang,)
         pair_centre, first, second = angular_pairs(centre[angular_edges], n_atoms)
@@ -157,10 +158,9 @@ class AEVComputer(torch.nn.Module):
         )[:, None]  # (n_pairs, n_A)
         angular_terms = (distance_terms[:, :, None] * angle_terms[:, None, :]).flatten(1)
         pair_block = self.pair_index[species[neighbour[edge_a]], species[neighbour[edge_b]]]
-        angular = torch.zeros(
-            (n_atoms * self.n_pairs, angular_terms.shape[1]), dtype=dtype, device=species.device
-        )
-        angular.index_add_(0, pair_centre * self.n_pairs + pair_block, angular_terms)
+        angular = scatter_sum(
+            angular_terms, pair_centre * self.n_pairs + pair_block, n_atoms * self.n_pairs
+        )  # (n_atoms·n_pairs, n_A·n_θ)
         return torch.cat(
             [radial.view(n_atoms, -1), angular.view(n_atoms, -1)], dim=1
         )  # (n_atoms, aev_length)

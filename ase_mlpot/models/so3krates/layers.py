@@ -1,0 +1,396 @@
+"""Building blocks of So3krates: filter networks, Euclidean attention, exchange, energy head.
+
+Notation (Frank et al., Nat. Commun. 15, 6539 (2024)): invariant features x_i ∈ R^F, Euclidean
+variables χ_i = (χ_i^(l))_{l ∈ 𝓛}, χ_i^(l) ∈ R^{2l+1}, stored concatenated, shape (n_atoms, m_tot).
+Edges are handled as *pairs*: pair p joins atoms a_p and b_p with r⃗_p = r⃗_b − r⃗_a. Everything a
+filter network sees (|r⃗_p|, ‖χ_b^(l) − χ_a^(l)‖²) is symmetric under a ↔ b, so each filter is
+evaluated once per pair and used for both messages a ← b and b ← a; the spherical harmonics of the
+reversed direction are (−1)^l Y_l(r̂_p). A list of pairs evaluated in one direction only is the
+plain edge list (see :class:`ase_mlpot.models.so3krates.model.PairGraph`).
+
+Weight layout of the per-head projections: ``(heads, d_in, d_out)`` with q_i^h = x_i^h W^h.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import torch
+from torch.nn import functional
+
+from ase_mlpot.models.so3krates.config import So3kratesConfig
+
+__all__ = [
+    "ACTIVATION_FUNCTIONS",
+    "EnergyHead",
+    "EuclideanAttention",
+    "ExchangeBlock",
+    "FilterNetworks",
+    "PairGeometry",
+    "ResidualMLP",
+    "So3kratesLayer",
+]
+
+
+def _identity(x: torch.Tensor) -> torch.Tensor:
+    return x
+
+
+#: Activation functions by config name.
+ACTIVATION_FUNCTIONS: dict[str, Callable[[torch.Tensor], torch.Tensor]] = {
+    "silu": functional.silu,
+    "identity": _identity,
+    "tanh": torch.tanh,
+    "gelu": functional.gelu,
+}
+
+
+def _lecun_normal_(weight: torch.Tensor, generator: torch.Generator | None) -> None:
+    """N(0, 1/fan_in) in place (flax's default ``lecun_normal`` without truncation)."""
+    fan_in = weight.shape[-2] if weight.dim() == 3 else weight.shape[-1]
+    with torch.no_grad():
+        weight.copy_(torch.randn(weight.shape, generator=generator, dtype=weight.dtype)
+                     * fan_in**-0.5)
+
+
+class PairGeometry:
+    """Per-structure geometry shared by every layer and committee member.
+
+    Attributes:
+        first: a_p, ``(n_pairs,)`` int64, receiver of the forward message.
+        second: b_p, ``(n_pairs,)`` int64, sender of the forward message.
+        both_directions: Each pair also carries the message b_p ← a_p.
+        cutoff_inv: φ(r_p)/c_inv, ``(n_pairs,)``.
+        cutoff_ev: φ(r_p)/c_ev, ``(n_pairs,)``.
+        harmonics: Y(r̂_p), ``(n_pairs, m_tot)``.
+        rbf: Radial basis, ``(n_pairs, K)``.
+        degree_index: Degree slot of each χ component, ``(m_tot,)`` int64.
+        parity: (−1)^l per degree slot, ``(n_degrees,)``.
+        norm_matrix: ``(m_tot, n_degrees)``, entry 1/√(2l+1) where the component has degree l, so
+            that (v ⊙ v) @ norm_matrix = (‖v^(l)‖²/√(2l+1))_l.
+        n_atoms: Number of atoms.
+    """
+
+    __slots__ = ("both_directions", "cutoff_ev", "cutoff_inv", "degree_index", "first",
+                 "harmonics", "n_atoms", "norm_matrix", "parity", "rbf", "second")
+
+    def __init__(
+        self, *, first: torch.Tensor, second: torch.Tensor, both_directions: bool,
+        cutoff_inv: torch.Tensor, cutoff_ev: torch.Tensor, harmonics: torch.Tensor,
+        rbf: torch.Tensor, degree_index: torch.Tensor, parity: torch.Tensor,
+        norm_matrix: torch.Tensor, n_atoms: int,
+    ) -> None:
+        self.first = first
+        self.second = second
+        self.both_directions = both_directions
+        self.cutoff_inv = cutoff_inv
+        self.cutoff_ev = cutoff_ev
+        self.harmonics = harmonics
+        self.rbf = rbf
+        self.degree_index = degree_index
+        self.parity = parity
+        self.norm_matrix = norm_matrix
+        self.n_atoms = n_atoms
+
+
+class FilterNetworks(torch.nn.Module):
+    """The two filter networks of a layer (invariant and Euclidean branch), Eq. 20.
+
+    For branch b ∈ {inv, ev}: w_p^b = MLP_r^b(rbf_p) + MLP_s^b(d_p) with
+    MLP_r: K → F (σ) → F, MLP_s: |𝓛| → F/4 (σ) → F and the SPHC distance invariants
+    d_p^(l) = ‖χ_b^(l) − χ_a^(l)‖² / √(2l+1). The first layers of both branches are stored
+    stacked (rows [inv; ev]); the model fuses the radial first layers of all layers into one
+    matrix product (they share the input rbf).
+
+    Args:
+        config: The architecture.
+    """
+
+    def __init__(self, config: So3kratesConfig) -> None:
+        super().__init__()
+        f, k, n_deg = config.num_features, config.num_radial_basis, len(config.degrees)
+        self.num_features = f
+        self.activation = ACTIVATION_FUNCTIONS[config.activation]
+        self.radial_hidden = torch.nn.Linear(k, 2 * f)  # rows: [inv; ev]
+        self.radial_out_inv = torch.nn.Linear(f, f)
+        self.radial_out_ev = torch.nn.Linear(f, f)
+        self.sphc_hidden = torch.nn.Linear(n_deg, 2 * (f // 4))  # rows: [inv; ev]
+        self.sphc_out_inv = torch.nn.Linear(f // 4, f)
+        self.sphc_out_ev = torch.nn.Linear(f // 4, f)
+
+    def reset_parameters(self, generator: torch.Generator | None = None) -> None:
+        """Weights N(0, 1/fan_in), biases zero."""
+        for layer in (self.radial_hidden, self.radial_out_inv, self.radial_out_ev,
+                      self.sphc_hidden, self.sphc_out_inv, self.sphc_out_ev):
+            _lecun_normal_(layer.weight, generator)
+            torch.nn.init.zeros_(layer.bias)
+
+    def forward(
+        self, radial_hidden: torch.Tensor, sphc_invariants: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Filters of both branches.
+
+        Args:
+            radial_hidden: σ(W_r rbf + b_r) of this layer, ``(n_pairs, 2F)`` (may be a strided
+                view into the fused product of all layers).
+            sphc_invariants: d_p, ``(n_pairs, |𝓛|)``.
+
+        Returns:
+            ``w_inv (n_pairs, F)``, ``w_ev (n_pairs, F)``.
+        """
+        f, f4 = self.num_features, self.num_features // 4
+        sphc_hidden = self.activation(self.sphc_hidden(sphc_invariants))  # (n_pairs, F/2)
+        w_inv = torch.addmm(
+            self.radial_out_inv(radial_hidden[:, :f]), sphc_hidden[:, :f4],
+            self.sphc_out_inv.weight.t(),
+        ) + self.sphc_out_inv.bias  # (n_pairs, F)
+        w_ev = torch.addmm(
+            self.radial_out_ev(radial_hidden[:, f:]), sphc_hidden[:, f4:],
+            self.sphc_out_ev.weight.t(),
+        ) + self.sphc_out_ev.bias  # (n_pairs, F)
+        return w_inv, w_ev
+
+
+class EuclideanAttention(torch.nn.Module):
+    """Invariant and Euclidean attention without softmax (Eq. 15, 21, 26 in the paper's code).
+
+    With H invariant heads of size d = F/H and |𝓛| Euclidean heads of size d' = F/|𝓛| (block-
+    diagonal query/key/value matrices), for the message i ← j:
+
+        α_ij^h = ⟨q_i^h ⊙ w_ij^h, k_j^h⟩ / c_inv,   Δx_i = concat_h Σ_j φ(r_ij) α_ij^h v_j^h,
+        β_ij^(l) = ⟨q'_i^(l) ⊙ w'_ij^(l), k'_j^(l)⟩ / c_ev,   Δχ_i^(l) = Σ_j φ(r_ij) β_ij^(l) Y_l(r̂_ij),
+
+    with q = σ(x W_q), k = σ(x W_k), v = x W_v and σ the q/k non-linearity. Receiver i gives the
+    query, sender j the key and value.
+
+    Args:
+        config: The architecture.
+    """
+
+    def __init__(self, config: So3kratesConfig) -> None:
+        super().__init__()
+        f, h, n_deg = config.num_features, config.num_heads, len(config.degrees)
+        self.num_features, self.num_heads, self.num_degrees = f, h, n_deg
+        self.head_dim, self.ev_head_dim = f // h, f // n_deg
+        self.qk_non_linearity = ACTIVATION_FUNCTIONS[config.qk_non_linearity]
+        self.query_inv = torch.nn.Parameter(torch.empty(h, f // h, f // h))
+        self.key_inv = torch.nn.Parameter(torch.empty(h, f // h, f // h))
+        self.value_inv = torch.nn.Parameter(torch.empty(h, f // h, f // h))
+        self.query_ev = torch.nn.Parameter(torch.empty(n_deg, f // n_deg, f // n_deg))
+        self.key_ev = torch.nn.Parameter(torch.empty(n_deg, f // n_deg, f // n_deg))
+        self.reset_parameters()
+
+    def reset_parameters(self, generator: torch.Generator | None = None) -> None:
+        """Every head matrix N(0, 1/d_in)."""
+        for weight in (self.query_inv, self.key_inv, self.value_inv, self.query_ev, self.key_ev):
+            _lecun_normal_(weight, generator)
+
+    def projection_matrix(self) -> torch.Tensor:
+        """All node projections as one dense ``(F, 5F)`` matrix [q | q' | k | k' | v]."""
+        blocks = [torch.block_diag(*weight.unbind(0)) for weight in
+                  (self.query_inv, self.query_ev, self.key_inv, self.key_ev, self.value_inv)]
+        return torch.cat(blocks, dim=1)  # (F, 5F)
+
+    def forward(
+        self, x: torch.Tensor, w_inv: torch.Tensor, w_ev: torch.Tensor, geometry: PairGeometry
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Attention updates.
+
+        Args:
+            x: Invariant features, ``(n_atoms, F)``.
+            w_inv: Invariant filters, ``(n_pairs, F)``.
+            w_ev: Euclidean filters, ``(n_pairs, F)``.
+            geometry: Pairs, cutoffs, harmonics.
+
+        Returns:
+            ``Δx (n_atoms, F)``, ``Δχ (n_atoms, m_tot)``.
+        """
+        f, two_f = self.num_features, 2 * self.num_features
+        n_pairs = w_inv.shape[0]
+        projected = x @ self.projection_matrix()  # (n_atoms, 5F)
+        if self.qk_non_linearity is not _identity:
+            projected = torch.cat(
+                [self.qk_non_linearity(projected[:, : 2 * two_f]), projected[:, 2 * two_f:]], 1
+            )  # (n_atoms, 5F)
+        at_first = projected[geometry.first]  # (n_pairs, 5F)
+        at_second = projected[geometry.second]  # (n_pairs, 5F)
+        delta_x = x.new_zeros(x.shape)  # (n_atoms, F)
+        delta_chi = x.new_zeros((geometry.n_atoms, geometry.harmonics.shape[1]))  # (n_atoms, m)
+        directions = [(geometry.first, at_first, at_second, None)]
+        if geometry.both_directions:
+            directions.append((geometry.second, at_second, at_first, geometry.parity))
+        for receiver, at_receiver, at_sender, parity in directions:
+            qk = at_receiver[:, :two_f] * at_sender[:, two_f : 2 * two_f]  # (n_pairs, 2F)
+            alpha = (qk[:, :f] * w_inv).view(n_pairs, self.num_heads, self.head_dim).sum(-1)
+            # alpha: (n_pairs, H)
+            beta = (qk[:, f:] * w_ev).view(n_pairs, self.num_degrees, self.ev_head_dim).sum(-1)
+            # beta: (n_pairs, |L|)
+            alpha = alpha * geometry.cutoff_inv.unsqueeze(1)  # (n_pairs, H)
+            beta = beta * geometry.cutoff_ev.unsqueeze(1)  # (n_pairs, |L|)
+            if parity is not None:
+                beta = beta * parity  # (n_pairs, |L|): Y_l(−r̂) = (−1)^l Y_l(r̂)
+            values = at_sender[:, 2 * two_f :].view(n_pairs, self.num_heads, self.head_dim)
+            messages = (alpha.unsqueeze(2) * values).view(n_pairs, f)  # (n_pairs, F)
+            delta_x = delta_x.index_add(0, receiver, messages)  # (n_atoms, F)
+            sphc = beta[:, geometry.degree_index] * geometry.harmonics  # (n_pairs, m_tot)
+            delta_chi = delta_chi.index_add(0, receiver, sphc)  # (n_atoms, m_tot)
+        return delta_x, delta_chi
+
+
+class ExchangeBlock(torch.nn.Module):
+    """Feature exchange between x and χ (Eq. 24–27).
+
+    s_i^(l) = ‖χ_i^(l)‖²/√(2l+1); [a_i, b_i] = W [x_i, s_i] + c (one dense layer of width
+    F + |𝓛|); returns Δx_i = a_i and Δχ_i^(l) = b_i^(l) χ_i^(l).
+
+    Args:
+        config: The architecture.
+    """
+
+    def __init__(self, config: So3kratesConfig) -> None:
+        super().__init__()
+        width = config.num_features + len(config.degrees)
+        self.num_features = config.num_features
+        self.dense = torch.nn.Linear(width, width, bias=config.exchange_bias)
+
+    def reset_parameters(self, generator: torch.Generator | None = None) -> None:
+        _lecun_normal_(self.dense.weight, generator)
+        if self.dense.bias is not None:
+            torch.nn.init.zeros_(self.dense.bias)
+
+    def forward(
+        self, x: torch.Tensor, chi: torch.Tensor, geometry: PairGeometry
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """``x (n_atoms, F)``, ``χ (n_atoms, m_tot)`` → ``Δx (n_atoms, F)``, ``Δχ (n_atoms, m)``."""
+        invariants = (chi * chi) @ geometry.norm_matrix  # (n_atoms, |L|)
+        mixed = self.dense(torch.cat([x, invariants], dim=1))  # (n_atoms, F + |L|)
+        scale = mixed[:, self.num_features :][:, geometry.degree_index]  # (n_atoms, m_tot)
+        return mixed[:, : self.num_features], scale * chi
+
+
+class ResidualMLP(torch.nn.Module):
+    """Δx = W₂ σ(W₁ σ(x) + b₁) + b₂ (the residual MLPs of SO3LR-style layers)."""
+
+    def __init__(self, num_features: int, activation: str) -> None:
+        super().__init__()
+        self.activation = ACTIVATION_FUNCTIONS[activation]
+        self.first = torch.nn.Linear(num_features, num_features)
+        self.second = torch.nn.Linear(num_features, num_features)
+
+    def reset_parameters(self, generator: torch.Generator | None = None) -> None:
+        for layer in (self.first, self.second):
+            _lecun_normal_(layer.weight, generator)
+            torch.nn.init.zeros_(layer.bias)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        hidden = self.first(self.activation(x))  # (n_atoms, F)
+        return self.second(self.activation(hidden))  # (n_atoms, F)
+
+
+class So3kratesLayer(torch.nn.Module):
+    """One Euclidean-transformer layer: attention, [LN₁, MLP₁], exchange, [MLP₂, LN₂].
+
+    x ← x + Δx_att, χ ← χ + Δχ_att; optional x ← LN₁(x), x ← x + MLP₁(x);
+    x ← x + Δx_ex, χ ← χ + Δχ_ex; optional x ← x + MLP₂(x), x ← LN₂(x).
+
+    Args:
+        config: The architecture.
+    """
+
+    def __init__(self, config: So3kratesConfig) -> None:
+        super().__init__()
+        f = config.num_features
+        self.filters = FilterNetworks(config)
+        self.attention = EuclideanAttention(config)
+        self.exchange = ExchangeBlock(config)
+        self.layer_norm_1 = (torch.nn.LayerNorm(f, eps=config.layer_norm_eps)
+                             if config.layer_norm_1 else None)
+        self.mlp_1 = ResidualMLP(f, config.activation) if config.residual_mlp_1 else None
+        self.mlp_2 = ResidualMLP(f, config.activation) if config.residual_mlp_2 else None
+        self.layer_norm_2 = (torch.nn.LayerNorm(f, eps=config.layer_norm_eps)
+                             if config.layer_norm_2 else None)
+
+    def reset_parameters(self, generator: torch.Generator | None = None) -> None:
+        self.filters.reset_parameters(generator)
+        self.attention.reset_parameters(generator)
+        self.exchange.reset_parameters(generator)
+        for mlp in (self.mlp_1, self.mlp_2):
+            if mlp is not None:
+                mlp.reset_parameters(generator)
+        for norm in (self.layer_norm_1, self.layer_norm_2):
+            if norm is not None:
+                norm.reset_parameters()
+
+    def forward(
+        self, x: torch.Tensor, chi: torch.Tensor, radial_hidden: torch.Tensor,
+        geometry: PairGeometry,
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """One layer.
+
+        Args:
+            x: ``(n_atoms, F)``.
+            chi: ``(n_atoms, m_tot)``.
+            radial_hidden: This layer's σ(W_r rbf + b_r), ``(n_pairs, 2F)``.
+            geometry: Pairs, cutoffs, harmonics.
+
+        Returns:
+            Updated ``x (n_atoms, F)`` and ``χ (n_atoms, m_tot)``.
+        """
+        difference = chi[geometry.second] - chi[geometry.first]  # (n_pairs, m_tot)
+        sphc_invariants = (difference * difference) @ geometry.norm_matrix  # (n_pairs, |L|)
+        w_inv, w_ev = self.filters(radial_hidden, sphc_invariants)  # (n_pairs, F) each
+        delta_x, delta_chi = self.attention(x, w_inv, w_ev, geometry)
+        x = x + delta_x  # (n_atoms, F)
+        chi = chi + delta_chi  # (n_atoms, m_tot)
+        if self.layer_norm_1 is not None:
+            x = self.layer_norm_1(x)
+        if self.mlp_1 is not None:
+            x = x + self.mlp_1(x)
+        delta_x, delta_chi = self.exchange(x, chi, geometry)
+        x = x + delta_x  # (n_atoms, F)
+        chi = chi + delta_chi  # (n_atoms, m_tot)
+        if self.mlp_2 is not None:
+            x = x + self.mlp_2(x)
+        if self.layer_norm_2 is not None:
+            x = self.layer_norm_2(x)
+        return x, chi
+
+
+class EnergyHead(torch.nn.Module):
+    """Atomic energies E_i = s_{Z_i} (W₂ σ(W₁ x_i + b₁) + b₂) + e'_{Z_i}, model energy unit.
+
+    s_Z (initially 1) and e'_Z (initially 0) are per-element parameters, trainable on request;
+    the float64 reference energies of the model are added later, by the output head.
+
+    Args:
+        config: The architecture.
+    """
+
+    def __init__(self, config: So3kratesConfig) -> None:
+        super().__init__()
+        n_elements = len(config.elements)
+        self.activation = ACTIVATION_FUNCTIONS[config.energy_activation]
+        self.zero_init = config.energy_zero_init
+        self.hidden = torch.nn.Linear(config.num_features, config.energy_regression_dim)
+        self.out = torch.nn.Linear(config.energy_regression_dim, 1)
+        self.scale = torch.nn.Parameter(torch.ones(n_elements),
+                                        requires_grad=config.learn_atomic_scales)
+        self.shift = torch.nn.Parameter(torch.zeros(n_elements),
+                                        requires_grad=config.learn_atomic_shifts)
+
+    def reset_parameters(self, generator: torch.Generator | None = None) -> None:
+        _lecun_normal_(self.hidden.weight, generator)
+        torch.nn.init.zeros_(self.hidden.bias)
+        if self.zero_init:
+            torch.nn.init.zeros_(self.out.weight)
+        else:
+            _lecun_normal_(self.out.weight, generator)
+        torch.nn.init.zeros_(self.out.bias)
+        with torch.no_grad():
+            self.scale.fill_(1.0)
+            self.shift.zero_()
+
+    def forward(self, x: torch.Tensor, species: torch.Tensor) -> torch.Tensor:
+        """``x (n_atoms, F)``, ``species (n_atoms,)`` → ``E_i (n_atoms,)``."""
+        energies = self.out(self.activation(self.hidden(x))).squeeze(1)  # (n_atoms,)
+        return energies * self.scale[species] + self.shift[species]  # (n_atoms,)

@@ -1,0 +1,232 @@
+"""So3krates: the Euclidean transformer (Frank, Unke, Müller, Chmiela, Nat. Commun. 2024).
+
+Physics. Each atom carries invariant features x_i ∈ R^F and Euclidean variables χ_i (one
+spherical-harmonic channel per degree l ∈ 𝓛). Starting from x_i⁰ = W_Z onehot(Z_i), χ_i⁰ = 0,
+T layers of non-softmax attention, whose filters see |r_ij| (radial basis) and the per-degree
+invariants ‖χ_j^(l) − χ_i^(l)‖²/√(2l+1), update x (from values v_j) and χ (from Y_l(r̂_ij)); every
+message is multiplied by the cutoff φ(r_ij), so the energy is smooth at r_c. An exchange block
+mixes x with ‖χ_i^(l)‖². The atomic energy is E_i = s_Z MLP(x_i^T) + e'_Z (model energy unit,
+eV by default); E = Σ_i E_i + Σ_i e_{Z_i} with float64 reference energies e_Z, forces
+F = −∂E/∂r and stress by the shared output head (:mod:`ase_mlpot.models.outputs`). Only
+even functions of the χ^(l) are read, so E is invariant under rotations *and* reflections.
+
+Committee: with ``ensemble_size`` M > 1 the model holds M independent networks that share the
+geometry (pairs, radial basis, spherical harmonics, cutoff) and returns ``(M, n_atoms)``.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+from collections.abc import Mapping
+from typing import ClassVar
+
+import torch
+from torch.nn import functional
+
+from ase_mlpot import keys
+from ase_mlpot.models.base import PotentialModel
+from ase_mlpot.models.so3krates.config import So3kratesConfig
+from ase_mlpot.models.so3krates.layers import EnergyHead, PairGeometry, So3kratesLayer
+from ase_mlpot.nn.cutoffs import CUTOFF_FUNCTIONS
+from ase_mlpot.nn.radial import RADIAL_BASES, BernsteinBasis, RadialBasis
+from ase_mlpot.nn.spherical import SphericalHarmonics, degree_index
+
+__all__ = ["So3krates", "So3kratesNetwork", "edge_pairs"]
+
+
+def edge_pairs(
+    edge_index: torch.Tensor, cell_shift: torch.Tensor, n_atoms: int
+) -> tuple[torch.Tensor, torch.Tensor] | None:
+    """Match every edge (i, j, S) of a full neighbour list with its reverse (j, i, −S).
+
+    Args:
+        edge_index: ``(2, n_edges)`` int64, [receiver i; sender j].
+        cell_shift: ``(n_edges, 3)`` int64 lattice shifts of j.
+        n_atoms: Number of atoms.
+
+    Returns:
+        ``forward (n_pairs,)``: positions of the canonical edges (i < j, or i = j with S
+        lexicographically positive), one per pair, and ``partner (n_edges,)``: the pair of each
+        edge; or None if some edge has no reverse (not a full list), or the list cannot be
+        encoded in int64.
+    """
+    i, j = edge_index[0], edge_index[1]  # (n_edges,)
+    s0, s1, s2 = cell_shift.unbind(1)  # (n_edges,) each
+    positive_shift = (s0 > 0) | ((s0 == 0) & ((s1 > 0) | ((s1 == 0) & (s2 > 0))))
+    is_forward = (i < j) | ((i == j) & positive_shift)  # (n_edges,)
+    forward = torch.nonzero(is_forward).squeeze(1)  # (n_pairs,)
+    if 2 * forward.numel() != i.numel():
+        return None
+    span = int(cell_shift.abs().max()) if cell_shift.numel() else 0
+    base = 2 * span + 1
+    if float(n_atoms) ** 2 * base**3 >= 2.0**62:
+        return None
+    sign = torch.where(is_forward, 1, -1).unsqueeze(1)  # (n_edges, 1)
+    low = torch.where(is_forward, i, j)  # (n_edges,)
+    high = torch.where(is_forward, j, i)  # (n_edges,)
+    shift = cell_shift * sign + span  # (n_edges, 3), canonical orientation, >= 0
+    code = ((low * n_atoms + high) * base + shift[:, 0]) * base + shift[:, 1]
+    code = code * base + shift[:, 2]  # (n_edges,)
+    sorted_codes, order = torch.sort(code[forward])  # (n_pairs,)
+    position = torch.searchsorted(sorted_codes, code).clamp_(max=max(forward.numel() - 1, 0))
+    if forward.numel() and not bool(torch.equal(sorted_codes[position], code)):
+        return None
+    return forward, order[position]
+
+
+class So3kratesNetwork(torch.nn.Module):
+    """One So3krates network (a committee member): embedding, T layers, energy head.
+
+    Args:
+        config: The architecture.
+    """
+
+    def __init__(self, config: So3kratesConfig) -> None:
+        super().__init__()
+        self.config = config
+        self.embedding = torch.nn.Embedding(len(config.elements), config.num_features)
+        self.layers = torch.nn.ModuleList(So3kratesLayer(config) for _ in range(config.num_layers))
+        self.head = EnergyHead(config)
+        self.activation = self.layers[0].filters.activation
+
+    def reset_parameters(self, generator: torch.Generator | None = None) -> None:
+        """JAX-style initialisation: every dense weight N(0, 1/fan_in), biases zero."""
+        with torch.no_grad():
+            self.embedding.weight.copy_(
+                torch.randn(self.embedding.weight.shape, generator=generator,
+                            dtype=self.embedding.weight.dtype)
+                * self.config.num_features**-0.5
+            )
+        for layer in self.layers:
+            layer.reset_parameters(generator)
+        self.head.reset_parameters(generator)
+
+    def fused_radial_hidden(self, rbf: torch.Tensor) -> torch.Tensor:
+        """σ(rbf W_r^{(t)ᵀ} + b_r^{(t)}) of all T layers in one product, ``(n_pairs, T·2F)``."""
+        weight = torch.cat([layer.filters.radial_hidden.weight for layer in self.layers])
+        bias = torch.cat([layer.filters.radial_hidden.bias for layer in self.layers])
+        return self.activation(functional.linear(rbf, weight, bias))  # (n_pairs, T·2F)
+
+    def forward(
+        self, species: torch.Tensor, chi: torch.Tensor, geometry: PairGeometry
+    ) -> torch.Tensor:
+        """Atomic energies ``(n_atoms,)`` from ``species (n_atoms,)`` and χ⁰ ``(n_atoms, m)``."""
+        x = self.embedding(species)  # (n_atoms, F)
+        radial = self.fused_radial_hidden(geometry.rbf)  # (n_pairs, T·2F)
+        width = 2 * self.config.num_features
+        for t, layer in enumerate(self.layers):
+            x, chi = layer(x, chi, radial[:, t * width : (t + 1) * width], geometry)
+        return self.head(x, species)  # (n_atoms,)
+
+
+class So3krates(PotentialModel):
+    """So3krates potential (and committee), native units Å and ``config.energy_unit``.
+
+    Args:
+        config: Architecture hyperparameters.
+        reference_energies: Per-element reference energies e_Z (float64, model energy unit).
+    """
+
+    architecture: ClassVar[str] = "so3krates"
+    #: Evaluate each filter once per atom pair (exact; off only to test the plain edge path).
+    use_pair_symmetry: bool = True
+
+    def __init__(
+        self, config: So3kratesConfig, *, reference_energies: Mapping[str, float] | None = None
+    ) -> None:
+        super().__init__(
+            config, config.elements, reference_energies=reference_energies,
+            energy_unit=config.energy_unit, length_unit="Angstrom",
+        )
+        self.harmonics = SphericalHarmonics(config.degrees)
+        radial_class = RADIAL_BASES[config.radial_basis]
+        self.radial_basis: RadialBasis = (
+            BernsteinBasis(config.num_radial_basis, config.cutoff, gamma=config.bernstein_gamma)
+            if radial_class is BernsteinBasis
+            else radial_class(config.num_radial_basis, config.cutoff)
+        )
+        cutoff_function = CUTOFF_FUNCTIONS[config.cutoff_function]
+        if config.cutoff_function == "polynomial":
+            cutoff_function = functools.partial(cutoff_function, p=config.polynomial_cutoff_p)
+        self.cutoff_function = cutoff_function
+        self.members = torch.nn.ModuleList(
+            So3kratesNetwork(config) for _ in range(config.ensemble_size)
+        )
+        self.register_buffer("degree_index", degree_index(config.degrees), persistent=False)
+        self.register_buffer(
+            "parity", torch.tensor([(-1.0) ** l for l in config.degrees], dtype=torch.float64),
+            persistent=False,
+        )  # (|L|,)
+        norm = torch.zeros(config.num_orders, len(config.degrees), dtype=torch.float64)
+        norm[torch.arange(config.num_orders), self.degree_index] = torch.tensor(
+            [1.0 / math.sqrt(2 * config.degrees[int(n)] + 1) for n in self.degree_index],
+            dtype=torch.float64,
+        )
+        self.register_buffer("norm_matrix", norm, persistent=False)  # (m_tot, |L|)
+        self.attention_denominators = config.attention_denominators()
+        self.reset_parameters()
+
+    @property
+    def cutoff(self) -> float:
+        return float(self.config.cutoff)
+
+    @property
+    def ensemble_size(self) -> int:
+        return int(self.config.ensemble_size)
+
+    def reset_parameters(self, generator: torch.Generator | None = None) -> None:
+        """Re-draw all weights (JAX-style N(0, 1/fan_in), zero biases; see the members)."""
+        for member in self.members:
+            member.reset_parameters(generator)
+
+    def geometry(self, batch: dict[str, torch.Tensor]) -> PairGeometry:
+        """Pairs, radial basis, harmonics and cutoff weights shared by all layers and members."""
+        edge_index = batch[keys.EDGE_INDEX]  # (2, n_edges)
+        vectors = batch[keys.EDGE_VECTORS]  # (n_edges, 3)
+        n_atoms = batch[keys.SPECIES].shape[0]
+        dtype = vectors.dtype
+        pairs = (edge_pairs(edge_index, batch[keys.CELL_SHIFT], n_atoms)
+                 if self.use_pair_symmetry else None)
+        if pairs is not None:
+            forward, _ = pairs
+            first, second = edge_index[0, forward], edge_index[1, forward]  # (n_pairs,)
+            vectors = vectors[forward]  # (n_pairs, 3)
+        else:
+            first, second = edge_index[0], edge_index[1]  # (n_edges,)
+        distances = torch.linalg.vector_norm(vectors, dim=1)  # (n_pairs,)
+        phi = self.cutoff_function(distances, self.config.cutoff)  # (n_pairs,)
+        c_inv, c_ev = self.attention_denominators
+        return PairGeometry(
+            first=first, second=second, both_directions=pairs is not None,
+            cutoff_inv=phi / c_inv, cutoff_ev=phi / c_ev,
+            harmonics=self.harmonics(vectors), rbf=self.radial_basis(distances),
+            degree_index=self.degree_index, parity=self.parity.to(dtype),
+            norm_matrix=self.norm_matrix.to(dtype), n_atoms=n_atoms,
+        )
+
+    def initial_chi(self, geometry: PairGeometry, dtype: torch.dtype) -> torch.Tensor:
+        """χ⁰: zeros, or Eq. 11 χ_i⁰ = (1/n̄) Σ_j φ(r_ij) Y(r̂_ij), ``(n_atoms, m_tot)``."""
+        chi = torch.zeros((geometry.n_atoms, self.config.num_orders), dtype=dtype,
+                          device=geometry.rbf.device)  # (n_atoms, m_tot)
+        if self.config.chi_init == "zeros":
+            return chi
+        c_ev = self.attention_denominators[1]
+        scale = 1.0 / (self.config.avg_num_neighbors or 1.0)
+        phi = (geometry.cutoff_ev * (c_ev * scale)).unsqueeze(1)  # (n_pairs, 1)
+        chi = chi.index_add(0, geometry.first, phi * geometry.harmonics)  # (n_atoms, m_tot)
+        if geometry.both_directions:
+            signs = geometry.parity[geometry.degree_index]  # (m_tot,)
+            chi = chi.index_add(0, geometry.second, phi * geometry.harmonics * signs)
+        return chi
+
+    def forward(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+        """Atomic energies, ``(n_atoms,)`` (or ``(M, n_atoms)`` for a committee), model units."""
+        species = batch[keys.SPECIES]  # (n_atoms,)
+        geometry = self.geometry(batch)
+        chi = self.initial_chi(geometry, batch[keys.EDGE_VECTORS].dtype)  # (n_atoms, m_tot)
+        energies = [member(species, chi, geometry) for member in self.members]  # M × (n_atoms,)
+        if self.ensemble_size == 1:
+            return energies[0]  # (n_atoms,)
+        return torch.stack(energies)  # (M, n_atoms)
+

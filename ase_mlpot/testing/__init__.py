@@ -1,0 +1,29 @@
+"""Reusable physics tests for every architecture, and tiny random-weight model factories.
+
+Subclass :class:`ModelTests` in a test module and implement ``make_model``::
+
+    class TestTinyANI(ModelTests):
+        def make_model(self):
+            return tiny_ani_model(seed=0)
+"""
+
+from ase_mlpot.testing.factories import tiny_ani_model
+from ase_mlpot.testing.mixins import TOLERANCES, ModelTests
+from ase_mlpot.testing.structures import (
+    dimer,
+    isolated_atom,
+    organic_molecule,
+    periodic_water_box,
+    water,
+)
+
+__all__ = [
+    "TOLERANCES",
+    "ModelTests",
+    "dimer",
+    "isolated_atom",
+    "organic_molecule",
+    "periodic_water_box",
+    "tiny_ani_model",
+    "water",
+]
