@@ -12,6 +12,9 @@ from pathlib import Path
 import pytest
 import torch
 
+from ase_mlpot.models.ani import ANIEnsemble
+from ase_mlpot.models.ani.convert import model_from_published, read_published_ani
+
 #: ../shared/data beside the checkout (CI has it there); the package never needs it.
 SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 
@@ -25,3 +28,15 @@ def shared_data() -> Path:
     if not SHARED_DATA.is_dir():
         pytest.fail(f"reference data folder {SHARED_DATA} is missing (expected beside the checkout)")
     return SHARED_DATA
+
+
+@pytest.fixture(scope="session")
+def ani1ccx_model(shared_data: Path) -> ANIEnsemble:
+    return model_from_published(
+        read_published_ani(shared_data / "ani-neurochem-weights" / "ani-1ccx_8x.info"))
+
+
+@pytest.fixture(scope="session")
+def ani1x_model(shared_data: Path) -> ANIEnsemble:
+    return model_from_published(
+        read_published_ani(shared_data / "ani-neurochem-weights" / "ani-1x_8x.info"))

@@ -455,6 +455,7 @@ def sample_molecule(
     *,
     seed: int = 0,
     sampler: str = "GFN2-xTB",
+    starts: Sequence[Atoms] | None = None,
 ) -> list[GeometryEntry]:
     """Sample conformations of one molecule: minima, normal-mode samples and MD snapshots.
 
@@ -470,13 +471,18 @@ def sample_molecule(
         plan: Counts and temperatures (default :class:`SamplingPlan`).
         seed: Seed; the generator is seeded with ``(seed, crc32(smiles))``.
         sampler: Name of the sampling method stored in ``source``.
+        starts: Starting structures (Å) used instead of ETKDG conformers (``smiles`` is then
+            only recorded; it may be empty).
 
     Returns:
         The conformations, positions in Å rounded to ``plan.decimals``.
     """
     plan = plan or SamplingPlan()
     rng = np.random.default_rng([seed, zlib.crc32(smiles.encode())])
-    starts = atoms_from_smiles(smiles, n_conformers=plan.n_conformers, seed=seed)
+    if starts is None:
+        starts = atoms_from_smiles(smiles, n_conformers=plan.n_conformers, seed=seed)
+    if not starts:
+        raise SamplingError(f"{name}: no starting structure")
     charge = int(starts[0].info.get("charge", 0))
     minima: list[Atoms] = []
     energies: list[float] = []
@@ -494,7 +500,7 @@ def sample_molecule(
         positions = np.round(atoms.get_positions(), plan.decimals)  # (n_atoms, 3) | Å
         return GeometryEntry(
             molecule=name, numbers=np.asarray(atoms.numbers, dtype=np.int64),
-            positions=positions, smiles=smiles, charge=charge,
+            positions=positions, smiles=smiles or None, charge=charge,
             source={**base_source, **source},
         )
 

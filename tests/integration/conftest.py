@@ -14,7 +14,6 @@ from ase.io import read
 
 from ase_mlpot.calculator import MLPotCalculator
 from ase_mlpot.models.ani import ANIEnsemble
-from ase_mlpot.models.ani.convert import model_from_published, read_published_ani
 from ase_mlpot.testing import periodic_water_box
 
 
@@ -26,18 +25,6 @@ class Reaction:
     terms: tuple[tuple[float, str], ...]
     reference: float
     published: dict[str, float]
-
-
-@pytest.fixture(scope="session")
-def ani1ccx_model(shared_data: Path) -> ANIEnsemble:
-    return model_from_published(
-        read_published_ani(shared_data / "ani-neurochem-weights" / "ani-1ccx_8x.info"))
-
-
-@pytest.fixture(scope="session")
-def ani1x_model(shared_data: Path) -> ANIEnsemble:
-    return model_from_published(
-        read_published_ani(shared_data / "ani-neurochem-weights" / "ani-1x_8x.info"))
 
 
 @pytest.fixture(scope="session")
