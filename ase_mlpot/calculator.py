@@ -62,7 +62,7 @@ class MLPotCalculator(Calculator):
         device: str | torch.device | None = "auto",
         dtype: torch.dtype | None = None,
         provenance: Mapping[str, Any] | None = None,
-        neighbor_backend: str = "vesin",
+        neighbor_backend: str = "auto",
         min_distance: float = DEFAULT_MIN_DISTANCE,
         **kwargs: Any,
     ) -> None:

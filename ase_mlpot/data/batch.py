@@ -84,7 +84,7 @@ def atoms_to_batch(
     elements: Sequence[int],
     cutoff: float,
     model_name: str = "model",
-    neighbor_backend: str = "vesin",
+    neighbor_backend: str = "auto",
     min_distance: float = DEFAULT_MIN_DISTANCE,
 ) -> dict[str, torch.Tensor]:
     """Validate one structure and build its batch (one graph) on the CPU in float64.

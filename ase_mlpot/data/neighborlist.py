@@ -11,10 +11,12 @@ inside autograd from positions and cell (forces and stress by differentiation).
 
 Backends:
 
-* ``"vesin"`` (default): a C++ cell list, O(N), with a tiny wheel and only numpy as dependency. It is
-  the fastest of the three on molecules and on 3,000-atom boxes and handles cells smaller than
-  the cutoff, which is why it is the default over matscipy (which needs scipy and is ~2x slower
-  on small molecules in our measurements) and over our own code (no reason to maintain one).
+* ``"auto"`` (default): ``"all_pairs"`` for molecules up to 150 atoms (a vectorised O(N²)
+  search costs less than any cell list's set-up), ``"vesin"`` otherwise.
+* ``"vesin"``: a C++ cell list, O(N), with a tiny wheel and only numpy as dependency. It handles
+  cells smaller than the cutoff and is fast on 3,000-atom boxes, which is why it is used over
+  matscipy (scipy dependency, slower set-up on small systems) and over a cell list of our own.
+* ``"all_pairs"``: vectorised numpy O(N²), non-periodic only.
 * ``"ase"``: :func:`ase.neighborlist.primitive_neighbor_list`, pure numpy binning, O(N), always
   available; used as a cross-check in the tests.
 * ``"matscipy"``: :func:`matscipy.neighbours.neighbour_list`, when matscipy is installed.
@@ -44,6 +46,26 @@ def _vesin(
         quantities="ijS",
     )
     return i, j, shifts
+
+
+def _all_pairs(
+    positions: np.ndarray, cell: np.ndarray, periodic: bool, cutoff: float
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    if periodic:
+        raise ValueError("the all-pairs backend handles non-periodic structures only")
+    vectors = positions[None, :, :] - positions[:, None, :]  # (n_atoms, n_atoms, 3)
+    squared = np.einsum("ijk,ijk->ij", vectors, vectors)  # (n_atoms, n_atoms)
+    np.fill_diagonal(squared, np.inf)
+    i, j = np.nonzero(squared < cutoff * cutoff)
+    return i, j, np.zeros((len(i), 3), dtype=np.int64)
+
+
+def _auto(
+    positions: np.ndarray, cell: np.ndarray, periodic: bool, cutoff: float
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    if not periodic and len(positions) <= _ALL_PAIRS_MAX_ATOMS:
+        return _all_pairs(positions, cell, periodic, cutoff)
+    return _vesin(positions, cell, periodic, cutoff)
 
 
 def _ase(
@@ -79,9 +101,14 @@ def _matscipy(
     return i, j, shifts
 
 
+#: Below this many atoms a molecule's O(N²) all-pairs search beats a cell list's set-up cost.
+_ALL_PAIRS_MAX_ATOMS = 150
+
 #: Neighbour-list backends by name.
 NEIGHBOR_BACKENDS: dict[str, _NeighborFunction] = {
+    "auto": _auto,
     "vesin": _vesin,
+    "all_pairs": _all_pairs,
     "ase": _ase,
     "matscipy": _matscipy,
 }
@@ -93,7 +120,7 @@ def neighbor_list(
     periodic: bool,
     cutoff: float,
     *,
-    backend: str = "vesin",
+    backend: str = "auto",
 ) -> tuple[np.ndarray, np.ndarray]:
     """Full neighbour list of one structure, sorted by centre and then neighbour.
 

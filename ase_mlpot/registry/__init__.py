@@ -340,7 +340,7 @@ def parse_entry(name: str, data: Mapping[str, Any], *, source: str = "registry")
             raise _fail(where, f"invalid repo_id {repo_id!r}")
         revision = raw.get("revision")
         if revision is not None and (not isinstance(revision, str) or not _HEX40.match(revision)):
-            raise _fail(where, f"hub revision must be a 40-hex commit SHA or null, got {revision!r}")
+            raise _fail(where, f"hub revision must be a 40-hex commit SHA or null: {revision!r}")
         hashed = [f.sha256 is not None for f in files]
         if revision is None and any(hashed) and bundled is None:
             raise _fail(where, "an unpinned hub entry (revision null) cannot list file hashes:"

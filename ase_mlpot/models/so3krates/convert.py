@@ -174,11 +174,13 @@ def from_so3krates_torch(
     return model.eval()
 
 
-def so3krates_torch_inputs(atoms: Any, cutoff: float, *, device: str = "cpu") -> dict[str, Any]:
+def so3krates_torch_inputs(
+    atoms: Any, cutoff: float, *, dtype: torch.dtype = torch.float64, device: str = "cpu"
+) -> dict[str, Any]:
     """The input dict a so3krates-torch model expects for one ``ase.Atoms`` (needs the package).
 
     Built with so3krates-torch's own data pipeline (matscipy neighbour list, torch-geometric
-    batch), as its ASE calculator does; for parity tests and benchmarks.
+    batch), as its ASE calculator does, then cast to ``dtype``; for parity tests and benchmarks.
     """
     from so3krates_torch.data.atomic_data import AtomicData
     from so3krates_torch.data.utils import KeySpecification, config_from_atoms
@@ -194,4 +196,6 @@ def so3krates_torch_inputs(atoms: Any, cutoff: float, *, device: str = "cpu") ->
         z_table=utils.AtomicNumberTable(list(range(1, 119))), cutoff=cutoff, cutoff_lr=None,
     )
     loader = torch_geometric.dataloader.DataLoader(dataset=[data], batch_size=1, shuffle=False)
-    return next(iter(loader)).to(device).to_dict()
+    inputs = next(iter(loader)).to(device).to_dict()
+    return {key: value.to(dtype) if torch.is_tensor(value) and value.is_floating_point() else value
+            for key, value in inputs.items()}
