@@ -48,7 +48,9 @@ def load(
     resolved = resolve_model(name_or_path, revision=revision)
     torch_device = resolve_device(device)
     artifact = load_artifact(
-        resolved.path, device=torch_device, dtype=dtype or torch.float64,
+        resolved.path,
+        device=torch_device,
+        dtype=dtype or torch.float64,
         expected_sha256=resolved.weights_sha256,
     )
     provenance = {
@@ -58,6 +60,9 @@ def load(
         "weights_sha256": artifact.weights_sha256,
     }
     return MLPotCalculator(
-        artifact.model, device=torch_device, dtype=dtype, provenance=provenance,
+        artifact.model,
+        device=torch_device,
+        dtype=dtype,
+        provenance=provenance,
         **calculator_kwargs,
     )

@@ -11,7 +11,7 @@ units happens here and nowhere else. The calculator never changes torch's global
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 import torch
@@ -53,7 +53,7 @@ class MLPotCalculator(Calculator):
         **kwargs: Passed to :class:`ase.calculators.calculator.Calculator` (e.g. ``label``).
     """
 
-    default_parameters: dict[str, Any] = {}
+    default_parameters: ClassVar[dict[str, Any]] = {}
 
     def __init__(
         self,
@@ -67,7 +67,13 @@ class MLPotCalculator(Calculator):
         **kwargs: Any,
     ) -> None:
         self.implemented_properties = [
-            "energy", "free_energy", "forces", "stress", "energies", "energy_std", "forces_std"
+            "energy",
+            "free_energy",
+            "forces",
+            "stress",
+            "energies",
+            "energy_std",
+            "forces_std",
         ]
         super().__init__(**kwargs)
         self.device = resolve_device(device)
@@ -97,8 +103,10 @@ class MLPotCalculator(Calculator):
     @property
     def provenance(self) -> dict[str, Any]:
         """Model name, version, revision and weight sha256 of the results."""
-        return {key: self.parameters.get(key) for key in
-                ("model", "model_version", "revision", "weights_sha256")}
+        return {
+            key: self.parameters.get(key)
+            for key in ("model", "model_version", "revision", "weights_sha256")
+        }
 
     def _batch(self, atoms: Atoms) -> dict[str, torch.Tensor]:
         if self.length_to_A != 1.0:
@@ -106,7 +114,9 @@ class MLPotCalculator(Calculator):
             atoms.positions /= self.length_to_A
             atoms.cell /= self.length_to_A
         return atoms_to_batch(
-            atoms, elements=self.model.atomic_numbers, cutoff=self.model.cutoff,
+            atoms,
+            elements=self.model.atomic_numbers,
+            cutoff=self.model.cutoff,
             model_name=str(self.parameters.get("model") or type(self.model).__name__),
             neighbor_backend=self.neighbor_backend,
             min_distance=self.min_distance / self.length_to_A,
@@ -117,17 +127,21 @@ class MLPotCalculator(Calculator):
     ) -> dict[str, np.ndarray]:
         batch = batch_to_device(batch, dtype=self.dtype, device=self.device)
         out = compute_outputs(self.model, batch, forces=True, stress=stress, forces_std=forces_std)
-        e, l = self.energy_to_eV, self.length_to_A
+        e, length = self.energy_to_eV, self.length_to_A
+
+        def numpy(key: str, scale: float) -> np.ndarray:
+            return out[key].detach().double().cpu().numpy() * scale
+
         results = {
-            "energy": out[keys.TOTAL_ENERGY].detach().double().cpu().numpy() * e,
-            "energies": out[keys.ATOMIC_ENERGIES].detach().double().cpu().numpy() * e,
-            "energy_std": out[keys.ENERGY_STD].detach().double().cpu().numpy() * e,
-            "forces": out[keys.FORCES].detach().double().cpu().numpy() * (e / l),
+            "energy": numpy(keys.TOTAL_ENERGY, e),
+            "energies": numpy(keys.ATOMIC_ENERGIES, e),
+            "energy_std": numpy(keys.ENERGY_STD, e),
+            "forces": numpy(keys.FORCES, e / length),
         }
         if forces_std:
-            results["forces_std"] = out[keys.FORCES_STD].detach().double().cpu().numpy() * (e / l)
+            results["forces_std"] = numpy(keys.FORCES_STD, e / length)
         if stress:
-            results["stress"] = out[keys.STRESS].detach().double().cpu().numpy() * (e / l**3)
+            results["stress"] = numpy(keys.STRESS, e / length**3)
         return results
 
     def calculate(

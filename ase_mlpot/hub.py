@@ -40,7 +40,7 @@ import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 from importlib import resources
 from pathlib import Path
@@ -195,6 +195,11 @@ def current_settings() -> HubSettings:
         download_timeout=_env_float("HF_HUB_DOWNLOAD_TIMEOUT", _DEFAULT_TIMEOUT),
         progress=(env.get("HF_HUB_DISABLE_PROGRESS_BARS") or "").lower() not in _TRUE,
     )
+
+
+def _settings(progress: bool | None) -> HubSettings:
+    settings = current_settings()
+    return settings if progress is None else replace(settings, progress=progress)
 
 
 def cache_paths() -> dict[str, Path]:
@@ -825,7 +830,7 @@ def _looks_like_path(text: str) -> bool:
 
 
 def resolve_model(name_or_path: str | Path, *, revision: str | None = None,
-                  timeout: float | None = None) -> ResolvedModel:
+                  timeout: float | None = None, progress: bool | None = None) -> ResolvedModel:
     """Find the verified artifact folder of a model name or path.
 
     Args:
@@ -834,6 +839,7 @@ def resolve_model(name_or_path: str | Path, *, revision: str | None = None,
             registry's are trusted on first use and recorded in the lock file.
         timeout: Abandon a transfer that makes no progress for this many seconds (default
             ``HF_HUB_ETAG_TIMEOUT + HF_HUB_DOWNLOAD_TIMEOUT``).
+        progress: Show progress bars (default: unless ``HF_HUB_DISABLE_PROGRESS_BARS``).
 
     Returns:
         The folder and its provenance.
@@ -852,11 +858,11 @@ def resolve_model(name_or_path: str | Path, *, revision: str | None = None,
     if isinstance(name_or_path, Path) or (_looks_like_path(text) and text not in get_registry()):
         raise ModelNotFoundError(f"no model folder {text!r}")
     entry = get_entry(text)
-    return _resolve_entry(entry, revision, current_settings(), timeout=timeout)
+    return _resolve_entry(entry, revision, _settings(progress), timeout=timeout)
 
 
 def download(name: str, revision: str | None = None, *,
-             timeout: float | None = None) -> Path:
+             timeout: float | None = None, progress: bool | None = None) -> Path:
     """Fetch and verify a zoo model; returns its local artifact folder.
 
     No network is used when the files are already cached at the resolved commit. Third-party
@@ -866,13 +872,14 @@ def download(name: str, revision: str | None = None, *,
         name: Zoo name or alias.
         revision: Hub commit, tag or branch (default: the registry's or the lock file's commit).
         timeout: Stall timeout in seconds (see :func:`resolve_model`).
+        progress: Show progress bars (default: unless ``HF_HUB_DISABLE_PROGRESS_BARS``).
 
     Returns:
         The artifact folder (``config.json`` + ``model.safetensors``), loadable with
         ``ase_mlpot.load(path)``.
     """
     entry = get_entry(name)
-    return _resolve_entry(entry, revision, current_settings(), timeout=timeout).path
+    return _resolve_entry(entry, revision, _settings(progress), timeout=timeout).path
 
 
 def plan_download(name: str, revision: str | None = None) -> list[dict[str, Any]]:
@@ -1088,7 +1095,7 @@ def _blob_id(local: Path) -> str:
 
 
 def export_bundle(names: Sequence[str], output: str | Path, *,
-                  revision: str | None = None) -> Path:
+                  revision: str | None = None, progress: bool | None = None) -> Path:
     """Write a tar bundle with the models' registry entries, lock records and verified files.
 
     Models are downloaded first if needed (and verified like every load). Bundled-only models
@@ -1098,11 +1105,12 @@ def export_bundle(names: Sequence[str], output: str | Path, *,
         names: Zoo names or aliases.
         output: The ``.tar`` file to write.
         revision: Revision for every model (default: pinned/locked ones).
+        progress: Show progress bars for downloads.
 
     Returns:
         The bundle path.
     """
-    settings = current_settings()
+    settings = _settings(progress)
     output = Path(output)
     models = []
     members: list[tuple[str, Path]] = []
@@ -1357,9 +1365,10 @@ def _card_for(folder: Path, metadata: dict[str, Any], repo_id: str) -> str:
         level_of_theory=model.get("level_of_theory"),
     )
     elements = ", ".join(metadata.get("elements") or [])
-    body = (f"# {model.get('name') or repo_id}\n\nase_mlpot artifact"
+    title = str(model.get("name") or folder.name)
+    body = (f"# {title}\n\nase_mlpot artifact"
             f" ({metadata.get('architecture')}, elements {elements}).\n\n"
-            f"```python\nfrom ase_mlpot import load\ncalc = load(\"{folder.name}\")\n```\n")
+            f"```python\nfrom ase_mlpot import load\ncalc = load({title!r})\n```\n")
     return str(ModelCard(f"---\n{data.to_yaml()}\n---\n\n{body}"))
 
 

@@ -128,12 +128,16 @@ def save_artifact(
         raise FileExistsError(f"{directory} already holds an artifact (use overwrite=True)")
     directory.mkdir(parents=True, exist_ok=True)
     tensors = {
-        key: (value.detach().to("cpu", weights_dtype) if weights_dtype and value.is_floating_point()
-              else value.detach().to("cpu")).contiguous()
+        key: (
+            value.detach().to("cpu", weights_dtype)
+            if weights_dtype and value.is_floating_point()
+            else value.detach().to("cpu")
+        ).contiguous()
         for key, value in model.state_dict().items()
     }
-    stored_dtypes = {str(t.dtype).removeprefix("torch.") for t in tensors.values()
-                     if t.is_floating_point()}
+    stored_dtypes = {
+        str(t.dtype).removeprefix("torch.") for t in tensors.values() if t.is_floating_point()
+    }
     weights = safetensors.torch.save(tensors, metadata={"format": "pt"})
     _atomic_write(directory / WEIGHTS_FILE, weights)
     model_info = {"name": name, "version": version, **(metadata or {})}
@@ -221,8 +225,10 @@ def load_artifact(
     if not weights_path.is_file():
         raise ModelFormatError(f"{directory} has no {WEIGHTS_FILE}")
     digest = sha256_of_file(weights_path)
-    for expected, source in ((metadata["weights_sha256"], CONFIG_FILE),
-                             (expected_sha256, "the registry")):
+    for expected, source in (
+        (metadata["weights_sha256"], CONFIG_FILE),
+        (expected_sha256, "the registry"),
+    ):
         if expected is not None and digest != expected:
             raise ChecksumError(
                 f"{weights_path}: sha256 {digest} does not match {expected} recorded in {source};"

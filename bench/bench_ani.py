@@ -29,6 +29,7 @@ from ase_mlpot.calculator import MLPotCalculator
 from ase_mlpot.models.ani.convert import model_from_published, read_published_ani
 from ase_mlpot.testing import periodic_water_box
 
+
 def aspirin() -> Atoms:
     """Aspirin (21 atoms) embedded by RDKit ETKDG and relaxed with MMFF (deterministic seed)."""
     from rdkit import Chem
@@ -37,8 +38,9 @@ def aspirin() -> Atoms:
     mol = Chem.AddHs(Chem.MolFromSmiles("CC(=O)OC1=CC=CC=C1C(=O)O"))
     AllChem.EmbedMolecule(mol, randomSeed=42)
     AllChem.MMFFOptimizeMolecule(mol)
-    return Atoms([a.GetSymbol() for a in mol.GetAtoms()],
-                 positions=mol.GetConformer().GetPositions())
+    return Atoms(
+        [a.GetSymbol() for a in mol.GetAtoms()], positions=mol.GetConformer().GetPositions()
+    )
 
 
 def timed(function: Callable[[], object], repeats: int) -> float:
@@ -71,14 +73,16 @@ def torchani_models(shared: Path, dtype: torch.dtype) -> dict[str, object]:
     data_dir = Path(tempfile.mkdtemp())
     (data_dir / "StateDicts").mkdir()
     (data_dir / "StateDicts" / "ani1ccx_state_dict.pt").symlink_to(
-        shared / "torchani-statedicts" / "StateDicts" / "ani1ccx_state_dict.pt")
+        shared / "torchani-statedicts" / "StateDicts" / "ani1ccx_state_dict.pt"
+    )
     os.environ["TORCHANI_DATA_DIR"] = str(data_dir)  # a benchmark script, not library code
     os.environ.setdefault("TORCHANI_NO_WARN_EXTENSIONS", "1")
     default = torchani.models.ANI1ccx(dtype=dtype)
     fastest = torchani.models.ANI1ccx(dtype=dtype).to_infer_model(use_mnp=False)
     cell_list = torchani.models.ANI1ccx(dtype=dtype, neighborlist="cell_list")
     fastest_cell = torchani.models.ANI1ccx(dtype=dtype, neighborlist="cell_list").to_infer_model(
-        use_mnp=False)
+        use_mnp=False
+    )
     return {
         "default": default.ase(),
         "fastest": torchani.ase.Calculator(torch.jit.script(fastest)),
@@ -89,8 +93,24 @@ def torchani_models(shared: Path, dtype: torch.dtype) -> dict[str, object]:
 
 
 def batch_of_small_molecules() -> list[Atoms]:
-    names = ["H2O", "CH4", "NH3", "CH3OH", "C2H6", "HCOOH", "CH3CHO", "C2H4", "HCN", "H3CNH2",
-             "H2CO", "C2H2", "CH3CN", "N2H4", "C3H8", "CH3COOH"]
+    names = [
+        "H2O",
+        "CH4",
+        "NH3",
+        "CH3OH",
+        "C2H6",
+        "HCOOH",
+        "CH3CHO",
+        "C2H4",
+        "HCN",
+        "H3CNH2",
+        "H2CO",
+        "C2H2",
+        "CH3CN",
+        "N2H4",
+        "C3H8",
+        "CH3COOH",
+    ]
     structures = []
     rng = np.random.default_rng(1)
     for k in range(64):
@@ -118,8 +138,9 @@ def torchani_batch(module: object, structures: list[Atoms], dtype: torch.dtype) 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--shared", type=Path,
-                        default=Path(__file__).resolve().parents[2] / "shared" / "data")
+    parser.add_argument(
+        "--shared", type=Path, default=Path(__file__).resolve().parents[2] / "shared" / "data"
+    )
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--repeats", type=int, default=20)
     parser.add_argument("--box-waters", type=int, default=1000, help="waters in the PBC box")
@@ -132,29 +153,46 @@ def main() -> None:
     small = batch_of_small_molecules()
     drug = aspirin()
     print(f"threads={args.threads}, torch {torch.__version__}, water box {len(box)} atoms")
-    print(f"{'case':<28}{'dtype':<9}{'ours ms':>10}{'TA default':>12}{'TA fastest':>12}"
-          f"{'ratio def':>11}{'ratio fast':>12}")
+    print(
+        f"{'case':<28}{'dtype':<9}{'ours ms':>10}{'TA default':>12}{'TA fastest':>12}"
+        f"{'ratio def':>11}{'ratio fast':>12}"
+    )
     for name in args.dtypes.split(","):
         dtype = getattr(torch, name)
         ours = MLPotCalculator(model_from_published(published), device="cpu", dtype=dtype)
         peers = torchani_models(args.shared, dtype)
         cases = [
-            ("aspirin (21 atoms)", call_energy_forces(drug, ours),
-             call_energy_forces(drug, peers["default"]),
-             call_energy_forces(drug, peers["fastest"]), args.repeats),
-            ("64 small molecules, batch", lambda: ours.calculate_batch(small),
-             torchani_batch(peers["module"], small, dtype), None, max(3, args.repeats // 4)),
-            (f"water box PBC ({len(box)})", call_energy_forces(box, ours),
-             call_energy_forces(box, peers["default_pbc"]),
-             call_energy_forces(box, peers["fastest_pbc"]), 3),
+            (
+                "aspirin (21 atoms)",
+                call_energy_forces(drug, ours),
+                call_energy_forces(drug, peers["default"]),
+                call_energy_forces(drug, peers["fastest"]),
+                args.repeats,
+            ),
+            (
+                "64 small molecules, batch",
+                lambda calc=ours: calc.calculate_batch(small),
+                torchani_batch(peers["module"], small, dtype),
+                None,
+                max(3, args.repeats // 4),
+            ),
+            (
+                f"water box PBC ({len(box)})",
+                call_energy_forces(box, ours),
+                call_energy_forces(box, peers["default_pbc"]),
+                call_energy_forces(box, peers["fastest_pbc"]),
+                3,
+            ),
         ]
         for label, our_run, default_run, fast_run, repeats in cases:
             t_ours = timed(our_run, repeats)
             t_default = timed(default_run, repeats)
             t_fast = timed(fast_run, repeats) if fast_run else float("nan")
-            print(f"{label:<28}{name:<9}{1e3 * t_ours:>10.2f}{1e3 * t_default:>12.2f}"
-                  f"{1e3 * t_fast:>12.2f}{t_default / t_ours:>10.2f}x{t_fast / t_ours:>11.2f}x",
-                  flush=True)
+            print(
+                f"{label:<28}{name:<9}{1e3 * t_ours:>10.2f}{1e3 * t_default:>12.2f}"
+                f"{1e3 * t_fast:>12.2f}{t_default / t_ours:>10.2f}x{t_fast / t_ours:>11.2f}x",
+                flush=True,
+            )
 
 
 if __name__ == "__main__":

@@ -26,17 +26,21 @@ def pytest_configure(config: pytest.Config) -> None:
 @pytest.fixture(scope="session")
 def shared_data() -> Path:
     if not SHARED_DATA.is_dir():
-        pytest.fail(f"reference data folder {SHARED_DATA} is missing (expected beside the checkout)")
+        pytest.fail(
+            f"reference data folder {SHARED_DATA} is missing (expected beside the checkout)"
+        )
     return SHARED_DATA
 
 
 @pytest.fixture(scope="session")
 def ani1ccx_model(shared_data: Path) -> ANIEnsemble:
     return model_from_published(
-        read_published_ani(shared_data / "ani-neurochem-weights" / "ani-1ccx_8x.info"))
+        read_published_ani(shared_data / "ani-neurochem-weights" / "ani-1ccx_8x.info")
+    )
 
 
 @pytest.fixture(scope="session")
 def ani1x_model(shared_data: Path) -> ANIEnsemble:
     return model_from_published(
-        read_published_ani(shared_data / "ani-neurochem-weights" / "ani-1x_8x.info"))
+        read_published_ani(shared_data / "ani-neurochem-weights" / "ani-1x_8x.info")
+    )

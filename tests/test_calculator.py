@@ -112,8 +112,13 @@ def test_molecular_dynamics_runs() -> None:
     atoms = molecule("CH3OH")
     atoms.calc = MLPotCalculator(tiny_ani_model(seed=4), device="cpu", min_distance=0.01)
     VelocityVerlet(atoms, timestep=0.25 * units.fs).run(10)
-    Langevin(atoms, timestep=0.25 * units.fs, temperature_K=300, friction=0.02,
-             rng=np.random.default_rng(0)).run(10)
+    Langevin(
+        atoms,
+        timestep=0.25 * units.fs,
+        temperature_K=300,
+        friction=0.02,
+        rng=np.random.default_rng(0),
+    ).run(10)
     assert np.isfinite(atoms.get_potential_energy())
 
 
@@ -130,9 +135,17 @@ def test_vibrations(tmp_path: Path) -> None:
 
 def test_convert_cli_neurochem_and_torchani(shared_data: Path, tmp_path: Path) -> None:
     runner = CliRunner()
-    neurochem = runner.invoke(main, ["convert", str(shared_data / "ani-neurochem-weights" /
-                                                     "ani-1ccx_8x.info"),
-                                     "-o", str(tmp_path / "nc"), "--name", "ani-1ccx"])
+    neurochem = runner.invoke(
+        main,
+        [
+            "convert",
+            str(shared_data / "ani-neurochem-weights" / "ani-1ccx_8x.info"),
+            "-o",
+            str(tmp_path / "nc"),
+            "--name",
+            "ani-1ccx",
+        ],
+    )
     assert neurochem.exit_code == 0, neurochem.output
     state_dict = shared_data / "torchani-statedicts" / "StateDicts" / "ani1ccx_state_dict.pt"
     torchani = runner.invoke(main, ["convert", str(state_dict), "-o", str(tmp_path / "ta")])

@@ -46,12 +46,18 @@ def _validate(
     unsupported = [(k, int(z)) for k, z in enumerate(numbers) if int(z) not in supported]
     if unsupported:
         index, z = unsupported[0]
-        bad = sorted({chemical_symbols[zz] if 0 < zz < len(chemical_symbols) else str(zz)
-                      for _, zz in unsupported})
+        bad = sorted(
+            {
+                chemical_symbols[zz] if 0 < zz < len(chemical_symbols) else str(zz)
+                for _, zz in unsupported
+            }
+        )
         symbol = chemical_symbols[z] if 0 < z < len(chemical_symbols) else f"Z={z}"
+        others = [b for b in bad if b != symbol]
+        also = f" (also: {', '.join(others)})" if others else ""
         raise UnsupportedElementError(
             f"element {symbol} (atom {index}) is not supported by model {model_name!r}"
-            f"{' (also: ' + ', '.join(b for b in bad if b != symbol) + ')' if len(bad) > 1 else ''};"
+            f"{also};"
             f" supported elements: {_symbols(sorted(supported))}"
         )
     finite = np.isfinite(positions).all(axis=1)  # (n_atoms,)
@@ -156,8 +162,15 @@ def collate(batches: Sequence[dict[str, torch.Tensor]]) -> dict[str, torch.Tenso
     graph_offsets = np.cumsum([0] + [len(b[keys.NUM_ATOMS]) for b in batches[:-1]])
     out = {
         key: torch.cat([b[key] for b in batches])
-        for key in (keys.POSITIONS, keys.ATOMIC_NUMBERS, keys.SPECIES, keys.NUM_ATOMS, keys.CELL,
-                    keys.PBC, keys.CELL_SHIFT)
+        for key in (
+            keys.POSITIONS,
+            keys.ATOMIC_NUMBERS,
+            keys.SPECIES,
+            keys.NUM_ATOMS,
+            keys.CELL,
+            keys.PBC,
+            keys.CELL_SHIFT,
+        )
     }
     out[keys.BATCH] = torch.cat(
         [b[keys.BATCH] + int(o) for b, o in zip(batches, graph_offsets, strict=True)]
@@ -178,7 +191,8 @@ def batch_to_device(
     Integer and boolean tensors keep their dtype.
     """
     return {
-        key: value.to(device=device, dtype=dtype) if value.is_floating_point()
+        key: value.to(device=device, dtype=dtype)
+        if value.is_floating_point()
         else value.to(device=device)
         for key, value in batch.items()
     }

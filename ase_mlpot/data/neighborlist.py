@@ -42,7 +42,9 @@ def _vesin(
 
     calculator = NeighborList(cutoff=cutoff, full_list=True)
     i, j, shifts = calculator.compute(
-        points=positions, box=cell if periodic else np.zeros((3, 3)), periodic=periodic,
+        points=positions,
+        box=cell if periodic else np.zeros((3, 3)),
+        periodic=periodic,
         quantities="ijS",
     )
     return i, j, shifts
@@ -95,7 +97,11 @@ def _matscipy(
     else:
         shifted = positions
     i, j, shifts = neighbour_list(
-        "ijS", positions=shifted, cell=cell, pbc=np.array([periodic] * 3), cutoff=cutoff,
+        "ijS",
+        positions=shifted,
+        cell=cell,
+        pbc=np.array([periodic] * 3),
+        cutoff=cutoff,
         numbers=np.ones(len(positions), dtype=np.int32),
     )
     return i, j, shifts

@@ -54,7 +54,9 @@ class PotentialModel(Float64BufferModule, abc.ABC):
             raise ValueError(f"reference energies for elements not in the model: {sorted(unknown)}")
         self.register_buffer(
             "reference_energies",
-            torch.tensor([float(reference.get(s, 0.0)) for s in self.elements], dtype=torch.float64),
+            torch.tensor(
+                [float(reference.get(s, 0.0)) for s in self.elements], dtype=torch.float64
+            ),
             persistent=False,
         )
 
@@ -75,7 +77,10 @@ class PotentialModel(Float64BufferModule, abc.ABC):
 
     def reference_energy_dict(self) -> dict[str, float]:
         """Reference energies by chemical symbol, float64, model units."""
-        return {s: float(v) for s, v in zip(self.elements, self.reference_energies.tolist(), strict=True)}
+        return {
+            s: float(v)
+            for s, v in zip(self.elements, self.reference_energies.tolist(), strict=True)
+        }
 
     def set_reference_energies(self, values: Mapping[str, float]) -> None:
         """Replace the per-element reference energies (model units)."""
@@ -90,4 +95,3 @@ class PotentialModel(Float64BufferModule, abc.ABC):
 
     def extra_repr(self) -> str:
         return f"elements={self.elements}, cutoff={self.cutoff}"
-

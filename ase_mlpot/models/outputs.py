@@ -76,8 +76,9 @@ def compute_outputs(
         edge_vectors = (
             strained_positions[neighbour] - strained_positions[centre] + shift_vectors
         )  # (n_edges, 3)
-        atomic = model({**batch, keys.POSITIONS: strained_positions,
-                        keys.EDGE_VECTORS: edge_vectors})  # (n_atoms,) or (M, n_atoms)
+        atomic = model(
+            {**batch, keys.POSITIONS: strained_positions, keys.EDGE_VECTORS: edge_vectors}
+        )  # (n_atoms,) or (M, n_atoms)
         members = atomic if atomic.dim() == 2 else atomic.unsqueeze(0)  # (M, n_atoms)
         reference = model.reference_energies[batch[keys.SPECIES]]  # (n_atoms,) float64
         atomic64 = members.to(torch.float64) + reference  # (M, n_atoms)
@@ -88,7 +89,9 @@ def compute_outputs(
             keys.TOTAL_ENERGY: total,
             keys.MEMBER_ENERGIES: member_energies,
             keys.ATOMIC_ENERGIES: atomic64.mean(dim=0),
-            keys.ENERGY_STD: member_energies.std(dim=0) if n_members > 1 else torch.zeros_like(total),
+            keys.ENERGY_STD: member_energies.std(dim=0)
+            if n_members > 1
+            else torch.zeros_like(total),
         }
         if not needs_grad:
             return results
@@ -108,9 +111,7 @@ def compute_outputs(
             results[keys.FORCES_STD] = stacked.std(dim=0)
             gradients = [None, torch.stack(member_virials).mean(dim=0)] if stress else [None]
         else:
-            gradients = list(
-                torch.autograd.grad(total.sum(), inputs, create_graph=training)
-            )
+            gradients = list(torch.autograd.grad(total.sum(), inputs, create_graph=training))
             results[keys.FORCES] = -gradients[0]
             if forces_std:
                 results[keys.FORCES_STD] = torch.zeros_like(gradients[0])

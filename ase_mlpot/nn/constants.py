@@ -18,8 +18,11 @@ class Float64BufferModule(torch.nn.Module):
     """
 
     def _apply(self, fn: Any, recurse: bool = True) -> Float64BufferModule:
-        constants = {name: buffer for name, buffer in self._buffers.items()
-                     if buffer is not None and buffer.dtype == torch.float64}
+        constants = {
+            name: buffer
+            for name, buffer in self._buffers.items()
+            if buffer is not None and buffer.dtype == torch.float64
+        }
         super()._apply(fn, recurse)
         for name, buffer in constants.items():
             self._buffers[name] = buffer.to(device=self._buffers[name].device)

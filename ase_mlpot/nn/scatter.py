@@ -7,7 +7,9 @@ import torch
 __all__ = ["scatter_sum"]
 
 
-def scatter_sum(src: torch.Tensor, index: torch.Tensor, dim_size: int, dim: int = 0) -> torch.Tensor:
+def scatter_sum(
+    src: torch.Tensor, index: torch.Tensor, dim_size: int, dim: int = 0
+) -> torch.Tensor:
     """Sum the slices of ``src`` along ``dim`` that share an ``index``.
 
     Args:

@@ -13,8 +13,12 @@ TINY_ANI_REFERENCE = {"H": -0.5, "C": -37.8, "N": -54.5, "O": -75.0}
 
 
 def tiny_ani_model(
-    *, seed: int = 0, ensemble_size: int = 3, hidden: tuple[int, ...] = (16, 8),
-    output_scale: float = 0.05, aev: AEVConfig | None = None,
+    *,
+    seed: int = 0,
+    ensemble_size: int = 3,
+    hidden: tuple[int, ...] = (16, 8),
+    output_scale: float = 0.05,
+    aev: AEVConfig | None = None,
 ) -> ANIEnsemble:
     """An H, C, N, O ANI ensemble with random weights and the ANI-1x AEV (unless ``aev``).
 
@@ -27,8 +31,10 @@ def tiny_ani_model(
     """
     elements = ("H", "C", "N", "O")
     config = ANIConfig(
-        elements=elements, aev=aev or AEVConfig(),
-        hidden_layers={symbol: hidden for symbol in elements}, ensemble_size=ensemble_size,
+        elements=elements,
+        aev=aev or AEVConfig(),
+        hidden_layers={symbol: hidden for symbol in elements},
+        ensemble_size=ensemble_size,
     )
     model = ANIEnsemble(config, reference_energies=TINY_ANI_REFERENCE)
     generator = torch.Generator().manual_seed(seed)

@@ -49,10 +49,20 @@ DEVICES = ("cpu", "cuda") if torch.cuda.is_available() else ("cpu",)
 #: Absolute tolerances per dtype: energy (eV), energy per atom (eV), forces (eV/Å),
 #: stress (eV/Å³), finite-difference forces (eV/Å), finite-difference stress (eV/Å³).
 TOLERANCES: dict[torch.dtype, dict[str, float]] = {
-    torch.float32: {"energy": 2e-3, "forces": 2e-3, "stress": 2e-5, "fd_forces": 5e-2,
-                    "fd_stress": 5e-4},
-    torch.float64: {"energy": 1e-9, "forces": 1e-9, "stress": 1e-11, "fd_forces": 1e-5,
-                    "fd_stress": 1e-7},
+    torch.float32: {
+        "energy": 2e-3,
+        "forces": 2e-3,
+        "stress": 2e-5,
+        "fd_forces": 5e-2,
+        "fd_stress": 5e-4,
+    },
+    torch.float64: {
+        "energy": 1e-9,
+        "forces": 1e-9,
+        "stress": 1e-11,
+        "fd_forces": 1e-5,
+        "fd_stress": 1e-7,
+    },
 }
 
 
@@ -95,8 +105,9 @@ class ModelTests:
     def tol(self, dtype: torch.dtype) -> dict[str, float]:
         return TOLERANCES[dtype]
 
-    def calculator(self, dtype: torch.dtype = torch.float64, device: str = "cpu",
-                   **kwargs: Any) -> MLPotCalculator:
+    def calculator(
+        self, dtype: torch.dtype = torch.float64, device: str = "cpu", **kwargs: Any
+    ) -> MLPotCalculator:
         return MLPotCalculator(self.make_model(), device=device, dtype=dtype, **kwargs)
 
     @staticmethod
@@ -128,12 +139,14 @@ class ModelTests:
 
     def test_gradcheck(self) -> None:
         model = self.make_model().double()
-        batch = atoms_to_batch(organic_molecule(), elements=model.atomic_numbers,
-                               cutoff=model.cutoff)
+        batch = atoms_to_batch(
+            organic_molecule(), elements=model.atomic_numbers, cutoff=model.cutoff
+        )
 
         def energy(positions: torch.Tensor) -> torch.Tensor:
-            out = compute_outputs(model, {**batch, keys.POSITIONS: positions}, forces=False,
-                                  training=True)
+            out = compute_outputs(
+                model, {**batch, keys.POSITIONS: positions}, forces=False, training=True
+            )
             return out[keys.TOTAL_ENERGY]
 
         positions = batch[keys.POSITIONS].clone().requires_grad_(True)
@@ -166,8 +179,9 @@ class ModelTests:
         from ase.stress import full_3x3_to_voigt_6_stress, voigt_6_to_full_3x3_stress
 
         expected = q @ voigt_6_to_full_3x3_stress(reference["stress"]) @ q.T
-        np.testing.assert_allclose(moved["stress"], full_3x3_to_voigt_6_stress(expected),
-                                   atol=tol["stress"])
+        np.testing.assert_allclose(
+            moved["stress"], full_3x3_to_voigt_6_stress(expected), atol=tol["stress"]
+        )
 
     def test_translation(self, dtype, device, tol) -> None:
         atoms = organic_molecule()
@@ -205,10 +219,10 @@ class ModelTests:
         calc = self.calculator(dtype, device)
         reference = self.results(atoms, calc, stress=True)
         supercell = self.results(atoms.repeat((2, 1, 1)), calc, stress=True)
-        assert supercell["energy"] == pytest.approx(2 * reference["energy"],
-                                                    abs=2 * tol["energy"])
-        np.testing.assert_allclose(supercell["forces"], np.tile(reference["forces"], (2, 1)),
-                                   atol=tol["forces"])
+        assert supercell["energy"] == pytest.approx(2 * reference["energy"], abs=2 * tol["energy"])
+        np.testing.assert_allclose(
+            supercell["forces"], np.tile(reference["forces"], (2, 1)), atol=tol["forces"]
+        )
         np.testing.assert_allclose(supercell["stress"], reference["stress"], atol=tol["stress"])
 
     def test_small_cell_sees_its_own_images(self, dtype, device, tol) -> None:
@@ -231,8 +245,9 @@ class ModelTests:
         single = self.results(molecule, calc)
         double = self.results(pair, calc)
         assert double["energy"] == pytest.approx(2 * single["energy"], abs=2 * tol["energy"])
-        np.testing.assert_allclose(double["forces"][: len(molecule)], single["forces"],
-                                   atol=tol["forces"])
+        np.testing.assert_allclose(
+            double["forces"][: len(molecule)], single["forces"], atol=tol["forces"]
+        )
 
     def test_smooth_at_cutoff(self) -> None:
         """Energy and force vary continuously as a neighbour crosses the cutoff."""
@@ -261,12 +276,15 @@ class ModelTests:
 
     def test_no_gradient_across_graphs(self) -> None:
         model = self.make_model().double()
-        batches = [atoms_to_batch(a, elements=model.atomic_numbers, cutoff=model.cutoff)
-                   for a in (water(), organic_molecule())]
+        batches = [
+            atoms_to_batch(a, elements=model.atomic_numbers, cutoff=model.cutoff)
+            for a in (water(), organic_molecule())
+        ]
         batch = batch_to_device(collate(batches), dtype=torch.float64, device="cpu")
         positions = batch[keys.POSITIONS].clone().requires_grad_(True)
-        out = compute_outputs(model, {**batch, keys.POSITIONS: positions}, forces=False,
-                              training=True)
+        out = compute_outputs(
+            model, {**batch, keys.POSITIONS: positions}, forces=False, training=True
+        )
         (gradient,) = torch.autograd.grad(out[keys.TOTAL_ENERGY][0], positions)
         assert torch.count_nonzero(gradient[3:]) == 0
         assert torch.count_nonzero(gradient[:3]) > 0
@@ -333,18 +351,24 @@ class ModelTests:
     # ----------------------------------------------------------------- global state, ASE contract
     def test_no_global_side_effects(self) -> None:
         before = (
-            torch.get_default_dtype(), torch.get_num_threads(),
-            torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32,
-            torch.get_float32_matmul_precision(), dict(os.environ),
+            torch.get_default_dtype(),
+            torch.get_num_threads(),
+            torch.backends.cuda.matmul.allow_tf32,
+            torch.backends.cudnn.allow_tf32,
+            torch.get_float32_matmul_precision(),
+            dict(os.environ),
         )
         for dtype in DTYPES:
             atoms = periodic_water_box()
             atoms.calc = self.calculator(dtype)
             atoms.get_stress()
         after = (
-            torch.get_default_dtype(), torch.get_num_threads(),
-            torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32,
-            torch.get_float32_matmul_precision(), dict(os.environ),
+            torch.get_default_dtype(),
+            torch.get_num_threads(),
+            torch.backends.cuda.matmul.allow_tf32,
+            torch.backends.cudnn.allow_tf32,
+            torch.get_float32_matmul_precision(),
+            dict(os.environ),
         )
         assert before == after
 
@@ -379,7 +403,8 @@ class ModelTests:
         forces_std = calc.get_property("forces_std", atoms)
         batch = batch_to_device(
             atoms_to_batch(atoms, elements=model.atomic_numbers, cutoff=model.cutoff),
-            dtype=torch.float64, device="cpu",
+            dtype=torch.float64,
+            device="cpu",
         )
         out = compute_outputs(model, batch, forces_std=True)
         members = out[keys.MEMBER_ENERGIES][:, 0].detach() * calc.energy_to_eV
@@ -395,10 +420,12 @@ class ModelTests:
         atoms = organic_molecule()
         single = self.results(atoms, self.calculator(torch.float32))
         double = self.results(atoms, self.calculator(torch.float64))
-        assert single["energy"] == pytest.approx(double["energy"],
-                                                 abs=TOLERANCES[torch.float32]["energy"])
-        np.testing.assert_allclose(single["forces"], double["forces"],
-                                   atol=TOLERANCES[torch.float32]["forces"])
+        assert single["energy"] == pytest.approx(
+            double["energy"], abs=TOLERANCES[torch.float32]["energy"]
+        )
+        np.testing.assert_allclose(
+            single["forces"], double["forces"], atol=TOLERANCES[torch.float32]["forces"]
+        )
 
     # ----------------------------------------------------------------- persistence
     def test_save_load_bit_identical(self) -> None:

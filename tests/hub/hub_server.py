@@ -126,12 +126,14 @@ class Faults:
         truncate: Serve only the first half of the body, then drop the connection, this many
             times (``-1``: always).
         hang: Requests whose URL path contains one of these strings never get an answer.
+        stall: Files whose body stops after the first half (the connection stays open).
         throttle: ``(chunk_bytes, delay_s)`` for file bodies.
     """
 
     tamper: dict[tuple[str, str], bytes] = field(default_factory=dict)
     truncate: dict[tuple[str, str], int] = field(default_factory=dict)
     hang: set[str] = field(default_factory=set)
+    stall: set[tuple[str, str]] = field(default_factory=set)
     throttle: tuple[int, float] | None = None
 
 
@@ -139,7 +141,7 @@ class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     server: _Server
 
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - stdlib signature
+    def log_message(self, format: str, *args: Any) -> None:
         pass
 
     # ---------------------------------------------------------------- plumbing
@@ -337,9 +339,11 @@ class _Handler(BaseHTTPRequestHandler):
             remaining = hub.faults.truncate.get(key, 0)
             if remaining:
                 hub.faults.truncate[key] = remaining - 1 if remaining > 0 else remaining
-        if remaining:
+        if remaining or key in hub.faults.stall:
             self.wfile.write(payload[: len(payload) // 2])
             self.wfile.flush()
+            if key in hub.faults.stall:
+                hub.release.wait(30)
             self.close_connection = True
             return
         chunk, delay = hub.faults.throttle or (len(payload) or 1, 0.0)

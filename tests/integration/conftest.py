@@ -35,7 +35,9 @@ def benchmark_molecules(shared_data: Path) -> dict[str, Atoms]:
 
 def _parse_terms(text: str) -> tuple[tuple[float, str], ...]:
     terms = []
-    for sign, coefficient, name in re.findall(r"([+-]?)\s*(\d+\s+)?(\w+)", text.replace(" - ", " -")):
+    for sign, coefficient, name in re.findall(
+        r"([+-]?)\s*(\d+\s+)?(\w+)", text.replace(" - ", " -")
+    ):
         value = float(coefficient) if coefficient else 1.0
         terms.append((-value if sign == "-" else value, name))
     return tuple(terms)
@@ -50,8 +52,14 @@ def benchmark_reactions(shared_data: Path) -> list[Reaction]:
         if len(cells) == 6 and re.fullmatch(r"(HC7|ISOL6)_\d+", cells[0]):
             terms = _parse_terms(cells[1])
             # Products come first in the table: "products - reactants".
-            reactions.append(Reaction(cells[0], terms, float(cells[2]),
-                                      {"ani-1ccx": float(cells[4]), "ani-1x": float(cells[5])}))
+            reactions.append(
+                Reaction(
+                    cells[0],
+                    terms,
+                    float(cells[2]),
+                    {"ani-1ccx": float(cells[4]), "ani-1x": float(cells[5])},
+                )
+            )
     assert len(reactions) == 12
     return reactions
 

@@ -16,14 +16,20 @@ from .conftest import float64_calculator, reaction_energy, water_box
 
 torchani = pytest.importorskip("torchani", reason="torchani is part of the test extra")
 
-WATER = Atoms("OHH", positions=[[-0.70219605, -0.05606026, 0.00994226],
-                                [-1.02219322, 0.84677578, -0.01148871],
-                                [0.25752106, 0.04212150, 0.00521900]])
+WATER = Atoms(
+    "OHH",
+    positions=[
+        [-0.70219605, -0.05606026, 0.00994226],
+        [-1.02219322, 0.84677578, -0.01148871],
+        [0.25752106, 0.04212150, 0.00521900],
+    ],
+)
 
 
 @pytest.fixture(scope="module")
-def torchani_ani1ccx(shared_data: Path, tmp_path_factory: pytest.TempPathFactory,
-                     ani1ccx_model) -> torch.nn.Module:
+def torchani_ani1ccx(
+    shared_data: Path, tmp_path_factory: pytest.TempPathFactory, ani1ccx_model
+) -> torch.nn.Module:
     """TorchANI's ANI1ccx() built offline from the state dict, float64 with float64 self energies.
 
     TorchANI stores self energies as float32 (rounded by up to 3e-6 Ha); both sides use the
@@ -32,7 +38,8 @@ def torchani_ani1ccx(shared_data: Path, tmp_path_factory: pytest.TempPathFactory
     data_dir = tmp_path_factory.mktemp("torchani")
     (data_dir / "StateDicts").mkdir()
     (data_dir / "StateDicts" / "ani1ccx_state_dict.pt").symlink_to(
-        shared_data / "torchani-statedicts" / "StateDicts" / "ani1ccx_state_dict.pt")
+        shared_data / "torchani-statedicts" / "StateDicts" / "ani1ccx_state_dict.pt"
+    )
     previous = os.environ.get("TORCHANI_DATA_DIR")
     os.environ["TORCHANI_DATA_DIR"] = str(data_dir)
     try:
@@ -53,8 +60,10 @@ def torchani_energy_forces(model: torch.nn.Module, atoms: Atoms) -> tuple[float,
     coordinates.requires_grad_(True)
     kwargs = {}
     if atoms.pbc.all():
-        kwargs = {"cell": torch.tensor(atoms.cell.array, dtype=torch.float64),
-                  "pbc": torch.tensor([True, True, True])}
+        kwargs = {
+            "cell": torch.tensor(atoms.cell.array, dtype=torch.float64),
+            "pbc": torch.tensor([True, True, True]),
+        }
     energy = model((species, coordinates), **kwargs).energies
     (gradient,) = torch.autograd.grad(energy.sum(), coordinates)
     return float(energy.detach()) * HARTREE_TO_EV, -gradient[0].numpy() * HARTREE_TO_EV
@@ -86,7 +95,8 @@ def test_same_weights_from_torchani_state_dict(shared_data, ani1ccx_model) -> No
     from ase_mlpot.models.ani.neurochem import read_torchani_state_dict
 
     published = read_torchani_state_dict(
-        shared_data / "torchani-statedicts" / "StateDicts" / "ani1ccx_state_dict.pt")
+        shared_data / "torchani-statedicts" / "StateDicts" / "ani1ccx_state_dict.pt"
+    )
     state = ani1ccx_model.state_dict()
     assert published.state_dict.keys() == state.keys()
     for key, value in published.state_dict.items():

@@ -30,8 +30,9 @@ from ase_mlpot.nn.scatter import scatter_sum
 
 __all__ = ["AEVComputer", "species_pair_index"]
 
+
 def species_pair_index(n_species: int) -> torch.Tensor:
-    """Symmetric table ``(n_species, n_species)`` of angular block indices (upper-triangle order)."""
+    """Symmetric ``(n_species, n_species)`` table of angular block indices (upper triangle)."""
     table = torch.zeros((n_species, n_species), dtype=torch.int64)
     block = 0
     for a in range(n_species):
@@ -39,6 +40,7 @@ def species_pair_index(n_species: int) -> torch.Tensor:
             table[a, b] = table[b, a] = block
             block += 1
     return table
+
 
 def angular_pairs(
     centres: torch.Tensor, n_atoms: int
@@ -73,6 +75,7 @@ def angular_pairs(
     second = edge_start + lower[0, local]  # (n_pairs,)
     return pair_centre, first, second
 
+
 class AEVComputer(Float64BufferModule):
     """Computes ANI atomic environment vectors from species, edges and edge vectors.
 
@@ -93,11 +96,16 @@ class AEVComputer(Float64BufferModule):
         self.n_species = n_species
         self.n_pairs = n_species * (n_species + 1) // 2
         sections = torch.tensor(config.angle_sections, dtype=torch.float64)
-        self.register_buffer("radial_shifts", torch.tensor(config.radial_shifts, dtype=torch.float64),
-                             persistent=False)
-        self.register_buffer("angular_shifts",
-                             torch.tensor(config.angular_shifts, dtype=torch.float64),
-                             persistent=False)
+        self.register_buffer(
+            "radial_shifts",
+            torch.tensor(config.radial_shifts, dtype=torch.float64),
+            persistent=False,
+        )
+        self.register_buffer(
+            "angular_shifts",
+            torch.tensor(config.angular_shifts, dtype=torch.float64),
+            persistent=False,
+        )
         self.register_buffer("cos_sections", torch.cos(sections), persistent=False)
         self.register_buffer("sin_sections", torch.sin(sections), persistent=False)
         self.register_buffer("pair_index", species_pair_index(n_species), persistent=False)
@@ -145,17 +153,21 @@ class AEVComputer(Float64BufferModule):
         cos_angle = (edge_vectors[edge_a] * edge_vectors[edge_b]).sum(1) / (d_a * d_b)
         cos_scaled = cfg.cosine_scale * cos_angle  # (n_pairs,) cos θ'
         sin_scaled = torch.sqrt(1.0 - cos_scaled**2)  # (n_pairs,) sin θ'
-        cos_shifted = (
-            cos_scaled[:, None] * self.cos_sections.to(dtype)
-            + sin_scaled[:, None] * self.sin_sections.to(dtype)
-        )  # (n_pairs, n_θ)
+        cos_shifted = cos_scaled[:, None] * self.cos_sections.to(dtype) + sin_scaled[
+            :, None
+        ] * self.sin_sections.to(dtype)  # (n_pairs, n_θ)
         angle_terms = ((1.0 + cos_shifted) * 0.5) ** cfg.angular_zeta  # (n_pairs, n_θ)
         mean_distance = 0.5 * (d_a + d_b)  # (n_pairs,)
-        distance_terms = torch.exp(
-            -cfg.angular_eta * (mean_distance[:, None] - self.angular_shifts.to(dtype)) ** 2
-        ) * (
-            2.0 * cosine_cutoff(d_a, cfg.angular_cutoff) * cosine_cutoff(d_b, cfg.angular_cutoff)
-        )[:, None]  # (n_pairs, n_A)
+        distance_terms = (
+            torch.exp(
+                -cfg.angular_eta * (mean_distance[:, None] - self.angular_shifts.to(dtype)) ** 2
+            )
+            * (
+                2.0
+                * cosine_cutoff(d_a, cfg.angular_cutoff)
+                * cosine_cutoff(d_b, cfg.angular_cutoff)
+            )[:, None]
+        )  # (n_pairs, n_A)
         angular_terms = (distance_terms[:, :, None] * angle_terms[:, None, :]).flatten(1)
         pair_block = self.pair_index[species[neighbour[edge_a]], species[neighbour[edge_b]]]
         angular = scatter_sum(

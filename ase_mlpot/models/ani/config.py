@@ -75,7 +75,10 @@ class ANIConfig:
     aev: AEVConfig = field(default_factory=AEVConfig)
     hidden_layers: dict[str, tuple[int, ...]] = field(
         default_factory=lambda: {
-            "H": (160, 128, 96), "C": (144, 112, 96), "N": (128, 112, 96), "O": (128, 112, 96)
+            "H": (160, 128, 96),
+            "C": (144, 112, 96),
+            "N": (128, 112, 96),
+            "O": (128, 112, 96),
         }
     )
     celu_alpha: float = 0.1

@@ -36,7 +36,10 @@ def model_from_published(published: PublishedANI) -> ANIEnsemble:
 
 
 def convert_published_ani(
-    source: str | Path, destination: str | Path, *, name: str | None = None,
+    source: str | Path,
+    destination: str | Path,
+    *,
+    name: str | None = None,
     overwrite: bool = False,
 ) -> Path:
     """Convert published ANI weights into an artifact folder (weights float32 as published).
@@ -54,6 +57,9 @@ def convert_published_ani(
     published = read_published_ani(source)
     model = model_from_published(published)
     return save_artifact(
-        model, destination, name=name or source.stem, overwrite=overwrite,
+        model,
+        destination,
+        name=name or source.stem,
+        overwrite=overwrite,
         metadata={"converted_from": source.name},
     )

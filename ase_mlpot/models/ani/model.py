@@ -33,15 +33,19 @@ class ANIEnsemble(PotentialModel):
         self, config: ANIConfig, *, reference_energies: Mapping[str, float] | None = None
     ) -> None:
         super().__init__(
-            config, config.elements, reference_energies=reference_energies,
-            energy_unit="Hartree", length_unit="Angstrom",
+            config,
+            config.elements,
+            reference_energies=reference_energies,
+            energy_unit="Hartree",
+            length_unit="Angstrom",
         )
         self.aev = AEVComputer(config.aev, len(config.elements))
         self.networks = torch.nn.ModuleDict(
             {
                 symbol: EnsembleElementNetwork(
                     (config.aev_length, *config.hidden_layers[symbol], 1),
-                    config.ensemble_size, config.celu_alpha,
+                    config.ensemble_size,
+                    config.celu_alpha,
                 )
                 for symbol in config.elements
             }

@@ -51,7 +51,9 @@ class EnsembleElementNetwork(torch.nn.Module):
         with torch.no_grad():
             for weight, bias in zip(self.weights, self.biases, strict=True):
                 std = 1.0 / math.sqrt(weight.shape[2])
-                weight.copy_(torch.randn(weight.shape, generator=generator, dtype=weight.dtype) * std)
+                weight.copy_(
+                    torch.randn(weight.shape, generator=generator, dtype=weight.dtype) * std
+                )
                 bias.zero_()
 
     def forward(self, features: torch.Tensor) -> torch.Tensor:

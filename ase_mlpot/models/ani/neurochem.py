@@ -7,7 +7,7 @@ run at conversion time only (``mlpot-zoo convert``); artifacts are then loaded f
 NeuroChem layout (paths relative to the folder holding the ``.info`` file)::
 
     model.info                   4 lines: AEV .params file, SAE file, ensemble prefix, size
-    <dir>/*.params               key = value lines (Rcr, Rca, EtaR, ShfR, Zeta, ShfZ, EtaA, ShfA, Atyp)
+    <dir>/*.params               key = value lines (Rcr, Rca, EtaR, ShfR, Zeta, ShfZ, ..., Atyp)
     <dir>/sae_linfit.dat         Symbol,index=value (Hartree)
     <prefix>{k}/networks/ANN-X.nnf        "<bytes>=" line, then bz2 text: layers, sizes, files
     <prefix>{k}/networks/ANN-X.nnf-lN.{w,b}param   raw little-endian float32, (out, in) row-major
@@ -73,8 +73,10 @@ def _read_nnf(path: Path) -> list[dict[str, str]]:
     if start < 0:
         raise ModelFormatError(f"{path}: no bz2 stream after the size header")
     text = bz2.decompress(raw[start:]).decode()
-    layers = [dict(re.findall(r"(\w+)=([^;]*);", block)) for block in
-              re.findall(r"layer\s*\[(.*?)^\s*\]", text, flags=re.S | re.M)]
+    layers = [
+        dict(re.findall(r"(\w+)=([^;]*);", block))
+        for block in re.findall(r"layer\s*\[(.*?)^\s*\]", text, flags=re.S | re.M)
+    ]
     if not layers:
         raise ModelFormatError(f"{path}: no layers found")
     return layers
@@ -98,7 +100,9 @@ def read_neurochem(info_file: Path) -> PublishedANI:
     if info_file.is_dir():
         candidates = sorted(info_file.glob("*.info"))
         if len(candidates) != 1:
-            raise ModelFormatError(f"{info_file}: expected exactly one .info file, found {candidates}")
+            raise ModelFormatError(
+                f"{info_file}: expected exactly one .info file, found {candidates}"
+            )
         info_file = candidates[0]
     lines = [line.strip() for line in info_file.read_text().splitlines() if line.strip()]
     if len(lines) < 4:
@@ -109,9 +113,12 @@ def read_neurochem(info_file: Path) -> PublishedANI:
     prefix, ensemble_size = root / lines[2], int(lines[3])
     elements = tuple(params["Atyp"])
     aev = AEVConfig(
-        radial_cutoff=float(params["Rcr"][0]), angular_cutoff=float(params["Rca"][0]),
-        radial_eta=float(params["EtaR"][0]), radial_shifts=tuple(map(float, params["ShfR"])),
-        angular_eta=float(params["EtaA"][0]), angular_zeta=float(params["Zeta"][0]),
+        radial_cutoff=float(params["Rcr"][0]),
+        angular_cutoff=float(params["Rca"][0]),
+        radial_eta=float(params["EtaR"][0]),
+        radial_shifts=tuple(map(float, params["ShfR"])),
+        angular_eta=float(params["EtaA"][0]),
+        angular_zeta=float(params["Zeta"][0]),
         angular_shifts=tuple(map(float, params["ShfA"])),
         angle_sections=tuple(map(float, params["ShfZ"])),
     )
@@ -142,21 +149,29 @@ def read_neurochem(info_file: Path) -> PublishedANI:
         hidden[symbol] = tuple(sizes[1:-1])
         for layer in range(len(sizes) - 1):
             state[f"networks.{symbol}.weights.{layer}"] = torch.from_numpy(
-                np.stack([m[layer][0] for m in member_layers]))
+                np.stack([m[layer][0] for m in member_layers])
+            )
             state[f"networks.{symbol}.biases.{layer}"] = torch.from_numpy(
-                np.stack([m[layer][1] for m in member_layers]))
-    config = ANIConfig(elements=elements, aev=aev, hidden_layers=hidden,
-                       ensemble_size=ensemble_size)
+                np.stack([m[layer][1] for m in member_layers])
+            )
+    config = ANIConfig(
+        elements=elements, aev=aev, hidden_layers=hidden, ensemble_size=ensemble_size
+    )
     _check_input_width(config, state)
     return PublishedANI(config, state, {s: self_energies[s] for s in elements})
 
 
 # TorchANI does not store the cutoffs in its state dicts; they follow from the model family.
-_TORCHANI_CUTOFFS = {("H", "C", "N", "O"): (5.2, 3.5), ("H", "C", "N", "O", "S", "F", "Cl"): (5.1, 3.5)}
+_TORCHANI_CUTOFFS = {
+    ("H", "C", "N", "O"): (5.2, 3.5),
+    ("H", "C", "N", "O", "S", "F", "Cl"): (5.1, 3.5),
+}
 
 
 def read_torchani_state_dict(
-    path: Path, *, cutoffs: tuple[float, float] | None = None,
+    path: Path,
+    *,
+    cutoffs: tuple[float, float] | None = None,
     self_energies: dict[str, float] | None = None,
 ) -> PublishedANI:
     """Read a TorchANI 2.x state dict (``torch.load(..., weights_only=True)``).
@@ -187,7 +202,9 @@ def read_torchani_state_dict(
         sections = state[prefix + "aev_computer.angular.sections"].double().tolist()
         stored_self_energies = state["energy_shifter.self_energies"].double().tolist()
     except KeyError as error:
-        raise ModelFormatError(f"{path}: not a TorchANI 2.x ANI state dict (missing {error})") from None
+        raise ModelFormatError(
+            f"{path}: not a TorchANI 2.x ANI state dict (missing {error})"
+        ) from None
     elements = tuple(chemical_symbols[z] for z in numbers)
     if cutoffs is None:
         if elements not in _TORCHANI_CUTOFFS:
@@ -197,11 +214,14 @@ def read_torchani_state_dict(
             )
         cutoffs = _TORCHANI_CUTOFFS[elements]
     aev = AEVConfig(
-        radial_cutoff=cutoffs[0], angular_cutoff=cutoffs[1],
-        radial_eta=float(aev_values["radial_eta"].item()), radial_shifts=tuple(radial_shifts),
+        radial_cutoff=cutoffs[0],
+        angular_cutoff=cutoffs[1],
+        radial_eta=float(aev_values["radial_eta"].item()),
+        radial_shifts=tuple(radial_shifts),
         angular_eta=float(aev_values["angular_eta"].item()),
         angular_zeta=float(aev_values["angular_zeta"].item()),
-        angular_shifts=tuple(angular_shifts), angle_sections=tuple(sections),
+        angular_shifts=tuple(angular_shifts),
+        angle_sections=tuple(sections),
     )
     member_keys = [k for k in state if ".neural_networks.members." in k]
     members = sorted({int(k.split(".members.")[1].split(".")[0]) for k in member_keys})
@@ -213,11 +233,14 @@ def read_torchani_state_dict(
         names = [f".layers.{layer}" for layer in range(n_hidden)] + [".final_layer"]
         for layer, name in enumerate(names):
             ours[f"networks.{symbol}.weights.{layer}"] = torch.stack(
-                [state[base.format(m=m) + name + ".weight"].float() for m in members])
+                [state[base.format(m=m) + name + ".weight"].float() for m in members]
+            )
             ours[f"networks.{symbol}.biases.{layer}"] = torch.stack(
-                [state[base.format(m=m) + name + ".bias"].float() for m in members])
-        hidden[symbol] = tuple(ours[f"networks.{symbol}.weights.{k}"].shape[1]
-                               for k in range(n_hidden))
+                [state[base.format(m=m) + name + ".bias"].float() for m in members]
+            )
+        hidden[symbol] = tuple(
+            ours[f"networks.{symbol}.weights.{k}"].shape[1] for k in range(n_hidden)
+        )
     config = ANIConfig(elements=elements, aev=aev, hidden_layers=hidden, ensemble_size=len(members))
     _check_input_width(config, ours)
     energies = self_energies or dict(zip(elements, stored_self_energies, strict=True))
