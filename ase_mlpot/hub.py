@@ -588,6 +588,23 @@ def _hub_error(error: BaseException, *, name: str, url: str) -> MLPotError:
     raise error
 
 
+def _probe(url: str, settings: HubSettings) -> None:
+    """One HEAD request without retries, so a refused or silent hub fails fast and clearly
+    (huggingface_hub itself retries with back-off for up to a minute)."""
+    import httpx2
+    from huggingface_hub import get_hf_file_metadata
+
+    try:
+        get_hf_file_metadata(url, token=settings.token, timeout=settings.etag_timeout,
+                             endpoint=settings.endpoint, retry_on_errors=False,
+                             library_name="ase_mlpot", library_version=__version__)
+    except (httpx2.TransportError, ConnectionError, TimeoutError) as error:
+        raise HubUnreachableError(
+            f"the hub at {settings.endpoint} did not answer ({url}): {error}. Check the network"
+            " or HF_ENDPOINT; on machines without network set HF_HUB_OFFLINE=1 and use models"
+            " fetched with `mlpot-zoo download` or `mlpot-zoo import`") from None
+
+
 def _hf_download(name: str, repo_id: str, filename: str, revision: str,
                  settings: HubSettings, *, timeout: float | None = None,
                  dry_run: bool = False) -> Any:
@@ -608,6 +625,8 @@ def _hf_download(name: str, repo_id: str, filename: str, revision: str,
             raise OfflineError(_offline_message(name, f"{repo_id}@{revision}/{filename}")) from None
     storage = _storage_folder(settings, repo_id)
     try:
+        if not dry_run:
+            _probe(url, settings)
         return _watched(lambda progress: hf_hub_download(**kwargs, tqdm_class=progress),
                         settings=settings, storage=storage, what=f"{repo_id}/{filename}",
                         timeout=timeout)
@@ -1072,7 +1091,7 @@ def remove(name: str, *, forget: bool = False, dry_run: bool = False) -> list[Pa
             if repo.repo_id == entry.hub.repo_id and repo.repo_type == "model":
                 commits = [revision.commit_hash for revision in repo.revisions]
                 strategy = info.delete_revisions(*commits)
-                removed.extend(sorted(strategy.snapshots))
+                removed.extend(sorted(strategy.repos) or sorted(strategy.snapshots))
                 if not dry_run:
                     strategy.execute()
     converted = settings.zoo_dir / "converted" / entry.name

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -23,7 +24,7 @@ def comp6_path() -> Path:
     return COMP6_S66X8
 
 
-def distorted_entries(n: int, *, seed: int = 0, scale: float = 0.03) -> list[GeometryEntry]:
+def _distorted_entries(n: int, *, seed: int = 0, scale: float = 0.03) -> list[GeometryEntry]:
     """``n`` randomly distorted water and ammonia geometries (positions rounded to 1e-6 Å)."""
     rng = np.random.default_rng(seed)
     out = []
@@ -37,3 +38,9 @@ def distorted_entries(n: int, *, seed: int = 0, scale: float = 0.03) -> list[Geo
             source={"index": i},
         ))
     return out
+
+
+@pytest.fixture(scope="session")
+def make_entries() -> Callable[..., list[GeometryEntry]]:
+    """Factory ``make_entries(n, seed=0, scale=0.03)`` of distorted water/ammonia geometries."""
+    return _distorted_entries

@@ -14,9 +14,9 @@ from ase.units import Bohr
 from ase_mlpot.datasets.errors import UnknownLevelError
 from ase_mlpot.datasets.hdf5 import read_ani_h5
 from ase_mlpot.datasets.levels import (
+    HFSTO3G,
     CCSDTCBSComposite,
     Geometry,
-    HFSTO3G,
     get_level,
     mp2_cbs_extrapolation,
 )
