@@ -67,7 +67,7 @@ class DeprecatedModelError(ModelNotFoundError):
 
 
 class IncompatibleModelError(ModelFormatError):
-    """A registry entry that needs a different ase_mlpot version (``min_version``/``max_version``)."""
+    """A registry entry that needs another ase_mlpot version (``min_version``/``max_version``)."""
 
 
 class HubUnreachableError(OfflineError):
@@ -79,4 +79,4 @@ class RegistryError(MLPotError, ValueError):
 
 
 class BundleError(MLPotError):
-    """An export bundle that fails verification: unsafe paths, links, or files not in its manifest."""
+    """An export bundle that fails verification: unsafe paths, links, files not in its manifest."""

@@ -725,12 +725,14 @@ def _fetch_hub_files(entry: ModelEntry, plan: _Plan, settings: HubSettings, *,
             local = Path(_hf_download(entry.name, plan.repo_id, spec.path, commit or plan.target,
                                       settings, timeout=timeout))
         file_commit = _commit_of(local, storage)
-        if commit is None:
+        if commit is None:  # a ref was resolved: it may point to a commit we already trust
             commit = file_commit
             locked = _lock(settings).lookup(entry.name, plan.repo_id, commit)
-            if locked is not None:  # a new ref that points to a commit we already trust
-                expected, pinning = locked[1], PINNED_BY_LOCK
-                source = lock_source
+            if entry.pinned and entry.hub is not None and commit == entry.hub.revision:
+                expected = {f.path: f for f in entry.files}
+                pinning, source = PINNED_BY_REGISTRY, "the registry"
+            elif locked is not None:
+                expected, pinning, source = locked[1], PINNED_BY_LOCK, lock_source
         elif file_commit != commit:
             raise MLPotError(f"{entry.name}: {spec.path} came from commit {file_commit}, expected"
                              f" {commit}")

@@ -164,6 +164,14 @@ class MLPotJob(PythonTemplateJob):
             return None
         return atoms_from_arrays(self.output.structure)
 
+    def db_entry(self) -> dict[str, Any]:
+        """pyiron's database entry, with the input structure's chemical formula."""
+        entry = super().db_entry()
+        structure = self.structure
+        if structure is not None:
+            entry["chemicalformula"] = structure.get_chemical_formula()
+        return entry
+
     # ------------------------------------------------------------------ input checks
 
     def _options(self, section: str) -> dict[str, Any]:
@@ -273,7 +281,11 @@ class MLPotJob(PythonTemplateJob):
             target = FrechetCellFilter(atoms)
         optimizer: Optimizer = optimizers[options["optimizer"]](target, logfile=None)
         frames: dict[str, list[Any]] = {
-            "steps": [], "positions": [], "cells": [], "energies": [], "fmax": []
+            "steps": [],
+            "positions": [],
+            "cells": [],
+            "energies": [],
+            "fmax": [],
         }
 
         def record() -> None:
@@ -295,12 +307,10 @@ class MLPotJob(PythonTemplateJob):
         }
 
     def _md(self, atoms: Atoms) -> dict[str, Any]:
+        from ase.constraints import FixCom
+        from ase.md import velocitydistribution
         from ase.md.langevin import Langevin
-        from ase.md.velocitydistribution import (
-            MaxwellBoltzmannDistribution,
-            Stationary,
-            ZeroRotation,
-        )
+        from ase.md.velocitydistribution import Stationary, ZeroRotation
         from ase.md.verlet import VelocityVerlet
 
         options = self._options("md")
@@ -308,18 +318,25 @@ class MLPotJob(PythonTemplateJob):
         timestep = float(options.get("timestep_fs", 0.5)) * units.fs
         seed = int(options.get("seed", 0))
         interval = int(options.get("write_interval", 1))
-        MaxwellBoltzmannDistribution(
-            atoms, temperature_K=temperature, rng=np.random.default_rng(seed)
+        # ASE 3.29 renamed MaxwellBoltzmannDistribution (now deprecated) to thermalize_momenta.
+        thermalize = getattr(
+            velocitydistribution,
+            "thermalize_momenta",
+            velocitydistribution.MaxwellBoltzmannDistribution,
         )
+        thermalize(atoms, temperature_K=temperature, rng=np.random.default_rng(seed))
         Stationary(atoms)
         if not np.any(atoms.pbc):
             ZeroRotation(atoms)
         if str(options.get("ensemble", "nve")).lower() == "langevin":
+            # ASE >= 3.28 deprecates Langevin(fixcm=True) in favour of a FixCom constraint.
+            atoms.set_constraint(FixCom())
             dynamics: Any = Langevin(
                 atoms,
                 timestep,
                 temperature_K=temperature,
                 friction=float(options.get("friction", 0.01)) / units.fs,
+                fixcm=False,
                 rng=np.random.default_rng(seed + 1),
                 logfile=None,
             )

@@ -466,7 +466,23 @@ def write_ase(dataset: ConformerDataset, path: str | Path, *, format: str | None
     from ase.io import write
 
     images = dataset.to_atoms()
+    if _is_ase_db(path, format):
+        # ase.io's db writer drops Atoms.info; keep it as key-value pairs
+        import ase.db
+
+        Path(path).unlink(missing_ok=True)
+        with ase.db.connect(str(path), append=False) as con:
+            for atoms in images:
+                pairs = {k: v for k, v in atoms.info.items()
+                         if isinstance(v, (str, int, float)) and not isinstance(v, bool)}
+                con.write(atoms, key_value_pairs=pairs)
+        return
     write(str(path), images, format=format)
+
+
+def _is_ase_db(path: str | Path, format: str | None) -> bool:
+    """``True`` for an ASE SQLite database (``.db`` suffix or ``format="db"``)."""
+    return format == "db" or (format is None and Path(path).suffix.lower() == ".db")
 
 
 def read_ase(
@@ -489,7 +505,17 @@ def read_ase(
     """
     from ase.io import read
 
-    images = read(str(path), index=index, format=format)
+    if _is_ase_db(path, format):
+        import ase.db
+
+        images = []
+        with ase.db.connect(str(path)) as con:
+            for row in con.select():
+                atoms = row.toatoms()
+                atoms.info.update(row.key_value_pairs)
+                images.append(atoms)
+    else:
+        images = read(str(path), index=index, format=format)
     if isinstance(images, Atoms):
         images = [images]
     records: list[dict[str, Any]] = []

@@ -322,15 +322,13 @@ def md_sampling(
         ``n_samples`` copies without calculator, ``info["temperature"]`` set.
     """
     from ase.md.langevin import Langevin
-    from ase.md.velocitydistribution import (
-        MaxwellBoltzmannDistribution,
-        Stationary,
-        ZeroRotation,
-    )
+    from ase.md.velocitydistribution import Stationary, ZeroRotation
 
     work = atoms.copy()
     work.calc = calculator
-    MaxwellBoltzmannDistribution(work, temperature_K=temperature, rng=rng)
+    masses = work.get_masses()  # (n_atoms,) | amu
+    sigma = np.sqrt(masses * units.kB * temperature)  # (n_atoms,) momentum std, ASE units
+    work.set_momenta(rng.normal(size=(len(work), 3)) * sigma[:, None])  # (n_atoms, 3)
     Stationary(work)
     if len(work) > 2:
         ZeroRotation(work)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import multiprocessing
 import os
 import signal
 import subprocess
@@ -19,7 +20,6 @@ from ase_mlpot.datasets.runner import label_geometries
 from ase_mlpot.datasets.store import GeometryEntry, LabelStore, read_jsonl, write_geometries
 
 pytest.importorskip("pyscf")
-psutil = pytest.importorskip("psutil")
 
 N_CONF = 10
 REPO = Path(__file__).resolve().parents[2]
@@ -68,15 +68,8 @@ def test_uninterrupted_run_and_resume_is_a_no_op(
 
 
 def _worker_pids() -> list[int]:
-    """PIDs of this process's multiprocessing spawn workers."""
-    out = []
-    for child in psutil.Process().children(recursive=True):
-        try:
-            if "spawn_main" in " ".join(child.cmdline()):
-                out.append(child.pid)
-        except psutil.Error:
-            continue
-    return out
+    """PIDs of this process's live multiprocessing children (the labelling workers)."""
+    return [p.pid for p in multiprocessing.active_children() if p.pid is not None]
 
 
 def test_killed_worker_is_replaced_and_nothing_is_lost(

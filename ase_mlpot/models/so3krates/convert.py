@@ -197,5 +197,13 @@ def so3krates_torch_inputs(
     )
     loader = torch_geometric.dataloader.DataLoader(dataset=[data], batch_size=1, shuffle=False)
     inputs = next(iter(loader)).to(device).to_dict()
-    return {key: value.to(dtype) if torch.is_tensor(value) and value.is_floating_point() else value
-            for key, value in inputs.items()}
+    inputs = {key: value.to(dtype) if torch.is_tensor(value) and value.is_floating_point()
+              else value for key, value in inputs.items()}
+    # The pipeline stores geometry in torch's default dtype (float32 usually): restore the exact
+    # positions, cell and shift vectors from the structure.
+    inputs["positions"] = torch.tensor(atoms.positions, dtype=dtype, device=device)  # (n, 3)
+    if any(atoms.pbc):
+        inputs["cell"] = torch.tensor(atoms.cell.array, dtype=dtype, device=device).reshape(
+            inputs["cell"].shape)  # (3, 3)
+    inputs["shifts"] = inputs["unit_shifts"].to(dtype) @ inputs["cell"].reshape(3, 3)  # (E, 3)
+    return inputs

@@ -1,0 +1,118 @@
+"""``mlpot-zoo data`` through click's CliRunner: sample → label → info → convert → split."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from ase_mlpot.cli import main
+from ase_mlpot.datasets.hdf5 import read_ani_h5
+from ase_mlpot.datasets.store import GeometryEntry, read_jsonl, write_geometries
+
+MakeEntries = Callable[..., list[GeometryEntry]]
+
+
+def _invoke(*args: str) -> str:
+    result = CliRunner().invoke(main, ["data", *args], catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    return result.stdout
+
+
+def test_data_group_is_registered() -> None:
+    """``mlpot-zoo data --help`` lists the five subcommands."""
+    out = _invoke("--help")
+    for command in ("sample", "label", "info", "convert", "split"):
+        assert command in out
+
+
+def test_label_info_convert_split(tmp_path: Path, make_entries: MakeEntries) -> None:
+    """Label a geometry file, resume it, inspect it, convert it and split it by molecule."""
+    pytest.importorskip("pyscf")
+    geometries = tmp_path / "g.jsonl"
+    write_geometries(geometries, make_entries(6))
+    store = tmp_path / "labels.jsonl"
+    summary = json.loads(_invoke("label", str(geometries), "--level", "hf-sto3g", "-s",
+                                 str(store), "--json"))
+    assert summary["ok"] == 6 and summary["failed"] == 0 and summary["cpu_seconds"] > 0
+    again = json.loads(_invoke("label", str(geometries), "--level", "hf-sto3g", "-s",
+                               str(store), "--json"))
+    assert again["skipped"] == 6 and again["ok"] == 0
+    text = _invoke("label", str(geometries), "--level", "hf-sto3g", "-s", str(store))
+    assert "6 already stored" in text and "CPU time" in text
+
+    info = json.loads(_invoke("info", str(store), "--json"))
+    level = info["levels"]["hf-sto3g@v1"]
+    assert level["ok"] == 6 and level["molecules"] == 2 and level["failed"] == 0
+    assert level["by_heavy_atoms"]["1"] == {"molecules": 2, "conformations": 6}
+    assert "6 labelled conformations of 2 molecules" in _invoke("info", str(store))
+    geo_info = json.loads(_invoke("info", str(geometries), "--json"))
+    assert geo_info == {"path": str(geometries), "kind": "geometries", "conformations": 6,
+                        "molecules": 2}
+
+    h5 = tmp_path / "labels.h5"
+    _invoke("convert", str(store), str(h5))
+    dataset = read_ani_h5(h5)
+    assert dataset.n_conformations == 6 and dataset.level_of_theory == "hf-sto3g"
+    h5_info = json.loads(_invoke("info", str(h5), "--json"))
+    assert h5_info["conformations"] == 6 and h5_info["has_forces"] is True
+    xyz = tmp_path / "labels.extxyz"
+    _invoke("convert", str(h5), str(xyz))
+    assert json.loads(_invoke("info", str(xyz), "--json"))["conformations"] == 6
+
+    splits = json.loads(_invoke("split", str(h5), "-o", str(tmp_path / "splits"),
+                                "--fractions", "train=0.5,test=0.5", "--json"))
+    parts = splits["splits"]
+    assert parts["train"]["molecules"] == 1 and parts["test"]["molecules"] == 1
+    assert parts["train"]["conformations"] + parts["test"]["conformations"] == 6
+    assert Path(parts["train"]["path"]).exists()
+
+
+def test_label_records_failures(tmp_path: Path, make_entries: MakeEntries) -> None:
+    """Failures appear in the summary and the store; the command still succeeds."""
+    pytest.importorskip("pyscf")
+    geometries = tmp_path / "g.jsonl"
+    write_geometries(geometries, make_entries(1))
+    store = tmp_path / "labels.jsonl"
+    # a lone H atom declared a singlet is inconsistent: pyscf raises, the runner records it
+    entry = make_entries(1)[0]
+    entry.numbers = entry.numbers[:1] * 0 + 1
+    entry.positions = entry.positions[:1]
+    write_geometries(geometries, [entry])
+    out = _invoke("label", str(geometries), "--level", "hf-sto3g", "-s", str(store))
+    assert "1 failed" in out and "failed:" in out
+    assert [r["status"] for r in read_jsonl(store)] == ["failed"]
+
+
+def test_sample_from_smiles(tmp_path: Path) -> None:
+    """SMILES file → relaxed, normal-mode and MD sampled geometries with GFN2-xTB."""
+    pytest.importorskip("rdkit")
+    pytest.importorskip("tblite")
+    smi = tmp_path / "pool.smi"
+    smi.write_text("# test pool\nO water\nN ammonia\n")
+    out = tmp_path / "g.jsonl"
+    summary = json.loads(_invoke("sample", str(smi), "-o", str(out), "--conformers", "1",
+                                 "--normal-mode", "2", "--md", "1", "--json"))
+    assert summary["molecules"] == 2 and summary["conformations"] == 8
+    molecules = [obj["molecule"] for obj in read_jsonl(out)]
+    assert molecules[:2] == ["water", "ammonia"]  # round-robin order
+
+
+def test_info_rejects_unknown_force_sign(tmp_path: Path) -> None:
+    """A third-party HDF5 without forces_kind: a clear error, not a silent sign guess."""
+    import h5py
+    import numpy as np
+
+    path = tmp_path / "third.h5"
+    with h5py.File(path, "w") as fh:
+        g = fh.create_group("w")
+        g["species"] = np.array([b"H", b"H"])
+        g["coordinates"] = np.zeros((1, 2, 3)) + np.array([[0, 0, 0], [0, 0, 0.7]])
+        g["forces"] = np.zeros((1, 2, 3))
+    result = CliRunner().invoke(main, ["data", "info", str(path)])
+    assert result.exit_code != 0 and "forces_kind" in result.output
+    ok = CliRunner().invoke(main, ["data", "info", str(path), "--forces-kind", "gradients"])
+    assert ok.exit_code == 0, ok.output
