@@ -58,6 +58,7 @@ def load(
         "version": resolved.version or artifact.version,
         "revision": resolved.revision,
         "weights_sha256": artifact.weights_sha256,
+        "pinning": resolved.pinning,
     }
     return MLPotCalculator(
         artifact.model,

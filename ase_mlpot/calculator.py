@@ -92,6 +92,7 @@ class MLPotCalculator(Calculator):
                 "model_version": info.get("version"),
                 "revision": info.get("revision"),
                 "weights_sha256": info.get("weights_sha256"),
+                "pinning": info.get("pinning"),
                 "architecture": model.architecture,
                 "elements": list(model.elements),
                 "ensemble_size": model.ensemble_size,

@@ -65,7 +65,7 @@ class ZooCommandError(click.ClickException):
 
     def __init__(self, message: str, exit_code: int = EXIT_ERROR) -> None:
         super().__init__(message)
-        self.exit_code = exit_code
+        self.exit_code = exit_code  # type: ignore[misc]  # click's documented hook
 
 
 def _exit_code(error: Exception) -> int:
@@ -358,7 +358,4 @@ def _register_subgroups() -> None:
     main.add_command(data)
 
 
-try:  # the data group is optional while it is being built
-    _register_subgroups()
-except ImportError:  # pragma: no cover - only without the datasets subpackage
-    pass
+_register_subgroups()

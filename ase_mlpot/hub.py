@@ -1035,15 +1035,15 @@ def verify(name: str | None = None) -> list[FileCheck]:
         if entry.bundled is not None:
             root = resources.files(entry.bundled.package).joinpath(*entry.bundled.path.split("/"))
             for spec in entry.files:
-                local = root.joinpath(*spec.path.split("/"))
-                if not isinstance(local, Path) or not local.is_file():
+                resource = root.joinpath(*spec.path.split("/"))
+                if not isinstance(resource, Path) or not resource.is_file():
                     checks.append(FileCheck(model, None, spec.path, "missing", spec.sha256, None,
                                             None))
                     continue
-                digest = _sha256(local)[0]
+                digest = _sha256(resource)[0]
                 checks.append(FileCheck(model, None, spec.path,
                                         "ok" if digest == spec.sha256 else "mismatch",
-                                        spec.sha256, digest, str(local)))
+                                        spec.sha256, digest, str(resource)))
             continue
         if entry.hub is None:
             continue

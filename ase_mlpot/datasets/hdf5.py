@@ -241,15 +241,15 @@ def dataset_from_records(
 
     Args:
         records: Label records (e.g. ``LabelStore(path).latest().values()``).
-        level: Keep only this level (default: the level of the first record; mixing levels
-            raises).
+        level: Keep only this level (default: the level of the first record); records of other
+            levels are skipped.
         components: Store the energy components as extra per-conformation arrays.
 
     Returns:
         The dataset, groups by Hill formula in order of first appearance.
 
     Raises:
-        DatasetFormatError: Records of several levels or versions and no ``level`` given.
+        DatasetFormatError: Records of the kept level at different versions.
     """
     builders: dict[str, _GroupBuilder] = {}
     seen: set[str] = set()
@@ -455,7 +455,10 @@ def read_ani_h5(
 
 
 def write_ase(dataset: ConformerDataset, path: str | Path, *, format: str | None = None) -> None:
-    """Write every conformation through :func:`ase.io.write` (extxyz, ASE db, ...), eV and eV/Å.
+    """Write every conformation through :func:`ase.io.write` (extxyz, ...), eV and eV/Å.
+
+    ASE databases (``.db``) are written with :mod:`ase.db` directly so that ``Atoms.info``
+    (molecule, level, Hartree energy, components) is kept as key-value pairs.
 
     Args:
         dataset: The dataset.
@@ -515,9 +518,8 @@ def read_ase(
                 atoms.info.update(row.key_value_pairs)
                 images.append(atoms)
     else:
-        images = read(str(path), index=index, format=format)
-    if isinstance(images, Atoms):
-        images = [images]
+        raw = read(str(path), index=index, format=format)
+        images = [raw] if isinstance(raw, Atoms) else list(raw)
     records: list[dict[str, Any]] = []
     for i, atoms in enumerate(images):
         energy = forces = None

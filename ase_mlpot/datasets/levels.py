@@ -31,6 +31,7 @@ settings; the labelling worker sets ``pyscf.lib.num_threads`` in its own process
 from __future__ import annotations
 
 import abc
+import functools
 import logging
 import platform
 import time
@@ -444,14 +445,11 @@ class CCSDTCBSComposite(LevelOfTheory):
             mf_x = scf.RHF(mol_x).density_fit(auxbasis=f"{basis}-jkfit")
             mf_x.conv_tol, mf_x.max_cycle = self.conv_tol, self.max_cycle
             c[f"hf_{tag}"] = timer.run(
-                f"hf_{tag}",
-                lambda mf_x=mf_x, tag=tag: _converge_scf(mf_x, f"hf_{tag}", convergence),
+                f"hf_{tag}", functools.partial(_converge_scf, mf_x, f"hf_{tag}", convergence)
             )
             dfmp2 = DFMP2(mf_x, frozen=n_frozen)
             dfmp2.with_df = df.DF(mol_x, auxbasis=f"{basis}-ri")
-            c[f"mp2_corr_{tag}"] = float(
-                timer.run(f"mp2_{tag}", lambda dfmp2=dfmp2: dfmp2.kernel()[0])
-            )
+            c[f"mp2_corr_{tag}"] = float(timer.run(f"mp2_{tag}", dfmp2.kernel)[0])
 
         c["mp2_corr_cbs"] = mp2_cbs_extrapolation(c["mp2_corr_tz"], c["mp2_corr_qz"])
         c["total"] = c["hf_qz"] + c["mp2_corr_cbs"] + c["cc_minus_mp2_dz"]

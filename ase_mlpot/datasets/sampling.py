@@ -74,20 +74,20 @@ def atoms_from_smiles(
         SamplingError: Unparsable SMILES or no conformer could be embedded.
     """
     from rdkit import Chem
-    from rdkit.Chem import AllChem
+    from rdkit.Chem import rdDistGeom, rdForceFieldHelpers
 
     mol = Chem.MolFromSmiles(smiles)
     if mol is None:
         raise SamplingError(f"RDKit cannot parse SMILES {smiles!r}")
     mol = Chem.AddHs(mol)
-    params = AllChem.ETKDGv3()
-    params.randomSeed = int(seed)
-    params.pruneRmsThresh = float(prune_rms)
-    ids = list(AllChem.EmbedMultipleConfs(mol, numConfs=int(n_conformers), params=params))
+    params = rdDistGeom.ETKDGv3()
+    params.randomSeed = int(seed)  # type: ignore[assignment]  # rdkit stub bug
+    params.pruneRmsThresh = float(prune_rms)  # type: ignore[assignment]
+    ids = list(rdDistGeom.EmbedMultipleConfs(mol, numConfs=int(n_conformers), params=params))
     if not ids:
         raise SamplingError(f"ETKDG could not embed {smiles!r} (seed {seed})")
-    if mmff and AllChem.MMFFHasAllMoleculeParams(mol):
-        AllChem.MMFFOptimizeMoleculeConfs(mol, maxIters=2000)
+    if mmff and rdForceFieldHelpers.MMFFHasAllMoleculeParams(mol):
+        rdForceFieldHelpers.MMFFOptimizeMoleculeConfs(mol, maxIters=2000)
     numbers = np.array([a.GetAtomicNum() for a in mol.GetAtoms()], dtype=np.int64)  # (n_atoms,)
     charge = int(Chem.GetFormalCharge(mol))
     out = []
@@ -428,7 +428,7 @@ class SamplingPlan:
 def interleave(lists: Sequence[Sequence[T]]) -> list[T]:
     """Merge lists so that each is spread evenly over the result (item j of a list of n sits at
     fractional position (j + ½)/n); ties keep list order."""
-    keyed = []
+    keyed: list[tuple[float, int, int, T]] = []
     for li, items in enumerate(lists):
         n = len(items)
         keyed.extend(((j + 0.5) / n, li, j, item) for j, item in enumerate(items))

@@ -177,3 +177,22 @@ def test_split_by_molecule_never_by_conformation(make_entries: MakeEntries) -> N
         k: sorted(v.molecules()) for k, v in parts.items()}
     with pytest.raises(DatasetError):
         assign_molecules(["a"], {"train": 0.5, "test": 0.6})
+
+
+def test_energy_only_records_with_components(make_entries: MakeEntries, tmp_path: Path) -> None:
+    """Composite-style records (no forces, many components) survive HDF5 and stay forceless."""
+    records = _fake_records(make_entries(4))
+    for rec in records:
+        rec["forces"] = None
+        rec["components"] = {"hf_qz": rec["energy"] + 0.3, "mp2_corr_cbs": -0.3,
+                             "total": rec["energy"]}
+    dataset = dataset_from_records(records)
+    assert all(g.forces is None for g in dataset.groups.values())
+    path = tmp_path / "cc.h5"
+    write_ani_h5(dataset, path)
+    back = read_ani_h5(path)
+    assert back.summary()["has_forces"] is False
+    water = back.groups["H2O"]
+    assert water.forces is None
+    np.testing.assert_array_equal(water.extra["hf_qz"] - 0.3, water.energies)
+    assert "total" not in water.extra

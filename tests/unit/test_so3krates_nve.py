@@ -33,6 +33,8 @@ def test_two_picoseconds_nve_conserve_energy() -> None:
                              num_radial_basis=16, energy_regression_dim=32, cutoff=3.5)
     model = So3krates(config)
     model.reset_parameters(torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        model.members[0].head.scale.fill_(200.0)  # forces of ~1 eV/Å from the network
     atoms = organic_molecule()
     network = MLPotCalculator(model, device="cpu", dtype=torch.float64)
     morse = MorsePotential(epsilon=0.3, r0=1.4, rho0=4.0, rcut1=2.2, rcut2=3.0)
@@ -40,7 +42,7 @@ def test_two_picoseconds_nve_conserve_energy() -> None:
     probe.calc = network
     network_forces = np.abs(probe.get_forces()).max()
     probe.calc = morse
-    assert network_forces > 0.05 * np.abs(probe.get_forces()).max() and network_forces > 0.05
+    assert network_forces > 0.1 * np.abs(probe.get_forces()).max() and network_forces > 0.3
     atoms.calc = SumCalculator([network, morse])
     thermalize_momenta(atoms, temperature_K=300, rng=np.random.default_rng(1))
     Stationary(atoms)
