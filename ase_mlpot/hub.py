@@ -59,6 +59,7 @@ from ase_mlpot.errors import (
     OfflineError,
     RegistryError,
 )
+from ase_mlpot.files import atomic_write, sha256_and_size
 from ase_mlpot.registry import (
     FileSpec,
     ModelEntry,
@@ -217,33 +218,13 @@ def cache_paths() -> dict[str, Path]:
 # --------------------------------------------------------------------------- small helpers
 
 
-def _sha256(path: Path, chunk_size: int = 1 << 20) -> tuple[str, int]:
-    """Streaming sha256 and size of a file."""
-    digest = hashlib.sha256()
-    size = 0
-    with open(path, "rb") as handle:
-        for chunk in iter(lambda: handle.read(chunk_size), b""):
-            digest.update(chunk)
-            size += len(chunk)
-    return digest.hexdigest(), size
-
 
 def _now() -> str:
     return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def _atomic_write_text(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    try:
-        with os.fdopen(handle, "w", encoding="utf-8") as stream:
-            stream.write(text)
-            stream.flush()
-            os.fsync(stream.fileno())
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
+    atomic_write(path, text.encode("utf-8"))
 
 
 @contextlib.contextmanager
@@ -698,7 +679,7 @@ def _cached_file(settings: HubSettings, repo_id: str, path: str, commit: str) ->
 def _check_file(entry: ModelEntry, local: Path, spec: FileSpec | None, *, repo_id: str,
                 commit: str, source: str) -> FileSpec:
     """Hash a cached file; on mismatch with ``spec`` delete it (and its blob) and raise."""
-    digest, size = _sha256(local)
+    digest, size = sha256_and_size(local)
     if spec is not None and (digest != spec.sha256 or size != spec.size):
         _delete_cached_file(local)
         raise ChecksumError(
@@ -814,7 +795,7 @@ def _bundled_folder(entry: ModelEntry, settings: HubSettings) -> Path:
         if not path.is_file():
             raise ModelFormatError(f"bundled model {entry.name!r}: {path} is missing; reinstall"
                                    f" {entry.bundled.package}")
-        digest, size = _sha256(path)
+        digest, size = sha256_and_size(path)
         if digest != spec.sha256 or size != spec.size:
             raise ChecksumError(f"bundled model {entry.name!r}: {path} has sha256 {digest}, the"
                                 f" registry expects {spec.sha256}; reinstall"
@@ -837,11 +818,11 @@ def _resolve_entry(entry: ModelEntry, revision: str | None, settings: HubSetting
     commit, paths, pinning = _fetch_hub_files(entry, plan, settings, timeout=timeout)
     weights = paths[entry.weights_file.path]
     if entry.format == "artifact":
-        digest = _sha256(weights)[0]
+        digest = sha256_and_size(weights)[0]
         return ResolvedModel(path=paths["config.json"].parent, name=entry.name,
                              version=entry.version, revision=commit, weights_sha256=digest,
                              pinning=pinning)
-    folder, digest = _converted_artifact(entry, weights, _sha256(weights)[0], settings)
+    folder, digest = _converted_artifact(entry, weights, sha256_and_size(weights)[0], settings)
     return ResolvedModel(path=folder, name=entry.name, version=entry.version, revision=commit,
                          weights_sha256=digest, pinning=pinning)
 
@@ -1040,7 +1021,7 @@ def verify(name: str | None = None) -> list[FileCheck]:
                     checks.append(FileCheck(model, None, spec.path, "missing", spec.sha256, None,
                                             None))
                     continue
-                digest = _sha256(resource)[0]
+                digest = sha256_and_size(resource)[0]
                 checks.append(FileCheck(model, None, spec.path,
                                         "ok" if digest == spec.sha256 else "mismatch",
                                         spec.sha256, digest, str(resource)))
@@ -1061,7 +1042,7 @@ def verify(name: str | None = None) -> list[FileCheck]:
                         checks.append(FileCheck(model, commit, spec.path, "missing",
                                                 wanted.sha256 if wanted else None, None, None))
                     continue
-                digest = _sha256(local)[0]
+                digest = sha256_and_size(local)[0]
                 if wanted is None:
                     status = "unverifiable"
                 else:
@@ -1112,7 +1093,7 @@ def remove(name: str, *, forget: bool = False, dry_run: bool = False) -> list[Pa
 def _blob_id(local: Path) -> str:
     if local.is_symlink() and _BLOB.match(local.resolve().name):
         return local.resolve().name
-    return _sha256(local)[0]
+    return sha256_and_size(local)[0]
 
 
 def export_bundle(names: Sequence[str], output: str | Path, *,
@@ -1147,7 +1128,7 @@ def export_bundle(names: Sequence[str], output: str | Path, *,
             local = _cached_file(settings, entry.hub.repo_id, spec.path, commit)
             if local is None:
                 raise MLPotError(f"{entry.name}: {spec.path} vanished from the cache")
-            digest, size = _sha256(local)
+            digest, size = sha256_and_size(local)
             member = f"files/{entry.name}/{commit}/{spec.path}"
             files.append({"path": spec.path, "sha256": digest, "size": size,
                           "blob": _blob_id(local), "member": member})
@@ -1424,7 +1405,7 @@ def push(directory: str | Path, repo_id: str, *, tag: str | None = None, private
     weights = folder / "model.safetensors"
     if not weights.is_file():
         raise ModelFormatError(f"{folder} has no model.safetensors")
-    digest = _sha256(weights)[0]
+    digest = sha256_and_size(weights)[0]
     if digest != metadata.get("weights_sha256"):
         raise ChecksumError(f"{weights}: sha256 {digest} differs from config.json's"
                             f" {metadata.get('weights_sha256')}; refusing to publish")
@@ -1437,7 +1418,7 @@ def push(directory: str | Path, repo_id: str, *, tag: str | None = None, private
         shutil.copyfile(folder / "config.json", stage / "config.json")
         shutil.copyfile(weights, stage / "model.safetensors")
         (stage / "README.md").write_text(card, encoding="utf-8")
-        hashes = {p.name: _sha256(p) for p in sorted(stage.iterdir())}
+        hashes = {p.name: sha256_and_size(p) for p in sorted(stage.iterdir())}
         files = tuple(FileSpec(path, size, digest) for path, (digest, size) in hashes.items())
         name = metadata.get("model", {}).get("name") or folder.name
         try:

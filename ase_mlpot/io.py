@@ -11,8 +11,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import tempfile
 from dataclasses import dataclass, field
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
@@ -22,6 +20,7 @@ import safetensors.torch
 import torch
 
 from ase_mlpot.errors import ChecksumError, ModelFormatError
+from ase_mlpot.files import atomic_write, sha256_and_size
 from ase_mlpot.models.base import PotentialModel
 from ase_mlpot.models.registry import get_architecture
 
@@ -65,13 +64,9 @@ class Artifact:
         return str(self.metadata["weights_sha256"])
 
 
-def sha256_of_file(path: Path, chunk_size: int = 1 << 20) -> str:
-    """Hex sha256 of a file, read in chunks."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for chunk in iter(lambda: handle.read(chunk_size), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
+def sha256_of_file(path: Path) -> str:
+    """Hex sha256 of a file."""
+    return sha256_and_size(path)[0]
 
 
 def _package_versions() -> dict[str, str]:
@@ -82,19 +77,6 @@ def _package_versions() -> dict[str, str]:
         except PackageNotFoundError:
             versions[package] = "unknown"
     return versions
-
-
-def _atomic_write(path: Path, data: bytes) -> None:
-    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    try:
-        with os.fdopen(handle, "wb") as stream:
-            stream.write(data)
-            stream.flush()
-            os.fsync(stream.fileno())
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
 
 
 def save_artifact(
@@ -139,7 +121,7 @@ def save_artifact(
         str(t.dtype).removeprefix("torch.") for t in tensors.values() if t.is_floating_point()
     }
     weights = safetensors.torch.save(tensors, metadata={"format": "pt"})
-    _atomic_write(directory / WEIGHTS_FILE, weights)
+    atomic_write(directory / WEIGHTS_FILE, weights)
     model_info = {"name": name, "version": version, **(metadata or {})}
     config = {
         "format_version": FORMAT_VERSION,
@@ -154,9 +136,9 @@ def save_artifact(
         "weights_sha256": hashlib.sha256(weights).hexdigest(),
         "model": model_info,
     }
-    _atomic_write(directory / CONFIG_FILE, (json.dumps(config, indent=2) + "\n").encode())
+    atomic_write(directory / CONFIG_FILE, (json.dumps(config, indent=2) + "\n").encode())
     if card is not None:
-        _atomic_write(directory / CARD_FILE, card.encode())
+        atomic_write(directory / CARD_FILE, card.encode())
     return directory
 
 

@@ -12,6 +12,7 @@ Steps (see ``zoo/data/README.md``):
 3. ``label --level cc``: ``ccsd(t)-cbs-composite`` labels of the DFT-labelled geometries of
    molecules with at most 4 heavy atoms (the CC set is a subset of the DFT geometries), at most
    ``--per-molecule`` per molecule, round-robin, into ``zoo/data/labels-ccsdt-cbs.jsonl``.
+4. ``merge --level dft|cc OTHER.jsonl ...``: add records labelled elsewhere (new keys only).
 
 Run from the repository root, e.g.
 ``PYTHONPATH=. OMP_NUM_THREADS=1 nohup nice -n 10 .venv/bin/python zoo/label_corpus.py all``
@@ -94,33 +95,52 @@ def cc_entries(per_molecule: int) -> list[GeometryEntry]:
     return out
 
 
-def label(which: str, workers: int, limit: int | None, per_molecule: int, retry: bool) -> None:
-    """Label (or resume labelling) the corpus at one level."""
+def label(which: str, workers: int, limit: int | None, per_molecule: int, retry: bool,
+          start: int = 0) -> None:
+    """Label (or resume labelling) the corpus at one level, beginning at queue position ``start``
+    (the queue is rotated, so nothing is skipped; use it to let a second machine work on a
+    different part of the queue)."""
     level, store = STORES[which]
     entries = read_geometries(GEOMETRIES) if which == "dft" else cc_entries(per_molecule)
+    entries = entries[start:] + entries[:start]
     summary = label_geometries(entries, level, store, n_workers=workers, limit=limit,
                                retry_failed=retry, progress=sys.stderr.isatty())
     logger.info("summary: %s", json.dumps(summary.to_dict()))
 
 
+def merge(which: str, others: list[Path]) -> None:
+    """Merge label stores made elsewhere (e.g. on a larger machine) into the corpus store."""
+    _, store = STORES[which]
+    with LabelStore(store) as target:
+        for other in others:
+            added = target.merge(LabelStore(other).records())
+            logger.info("merged %d new records from %s into %s", added, other, store)
+
+
 def main(argv: list[str] | None = None) -> None:
     """Command-line entry point."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("step", choices=["sample", "label", "all"])
+    parser.add_argument("step", choices=["sample", "label", "all", "merge"])
+    parser.add_argument("stores", nargs="*", type=Path, help="label stores to merge (merge)")
     parser.add_argument("--level", choices=sorted(STORES), default="dft")
     parser.add_argument("--workers", type=int, default=1)
     parser.add_argument("--limit", type=int, default=None, help="label at most this many now")
     parser.add_argument("--per-molecule", type=int, default=50,
                         help="CC conformations per molecule")
     parser.add_argument("--retry-failed", action="store_true")
+    parser.add_argument("--start", type=int, default=0,
+                        help="begin at this queue position (rotates the queue)")
     parser.add_argument("--force", action="store_true", help="resample even if geometries exist")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     if args.step in ("sample", "all"):
         sample(force=args.force)
+    if args.step == "merge":
+        merge(args.level, args.stores)
     if args.step in ("label", "all"):
-        label(args.level, args.workers, args.limit, args.per_molecule, args.retry_failed)
+        label(args.level, args.workers, args.limit, args.per_molecule, args.retry_failed,
+              args.start)
 
 
 if __name__ == "__main__":

@@ -70,15 +70,20 @@ def _auto(
     return _vesin(positions, cell, periodic, cutoff)
 
 
+def _enclosing_box(positions: np.ndarray, cutoff: float) -> tuple[np.ndarray, np.ndarray]:
+    """Shifted positions and a box holding them with a cutoff of margin (for binning backends)."""
+    lowest = positions.min(axis=0)  # (3,)
+    span = positions.max(axis=0) - lowest  # (3,)
+    return positions - lowest + cutoff, np.diag(span + 2.0 * cutoff + 1.0)
+
+
 def _ase(
     positions: np.ndarray, cell: np.ndarray, periodic: bool, cutoff: float
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     from ase.neighborlist import primitive_neighbor_list
 
     if not periodic:
-        # primitive_neighbor_list needs a finite cell to bin atoms; any box enclosing them works.
-        span = positions.max(axis=0) - positions.min(axis=0) if len(positions) else np.zeros(3)
-        cell = np.diag(span + 2.0 * cutoff + 1.0)
+        positions, cell = _enclosing_box(positions, cutoff)
     i, j, shifts = primitive_neighbor_list(
         "ijS", (periodic,) * 3, cell, positions, cutoff, self_interaction=False
     )
@@ -91,14 +96,10 @@ def _matscipy(
     from matscipy.neighbours import neighbour_list
 
     if not periodic:
-        span = positions.max(axis=0) - positions.min(axis=0) if len(positions) else np.zeros(3)
-        cell = np.diag(span + 2.0 * cutoff + 1.0)
-        shifted = positions - positions.min(axis=0) + cutoff
-    else:
-        shifted = positions
+        positions, cell = _enclosing_box(positions, cutoff)
     i, j, shifts = neighbour_list(
         "ijS",
-        positions=shifted,
+        positions=positions,
         cell=cell,
         pbc=np.array([periodic] * 3),
         cutoff=cutoff,

@@ -151,7 +151,7 @@ def _worker_main(conn: Connection, level_name: str, level_options: dict[str, Any
     try:
         from threadpoolctl import threadpool_limits
 
-        threadpool_limits(limits=1)
+        threadpool_limits(limits=1)  # stays in force: threadpoolctl restores only on request
     except ImportError:  # pragma: no cover - threadpoolctl is part of the label extra
         logging.getLogger(__name__).warning("threadpoolctl missing: BLAS may use several threads")
     try:
@@ -161,6 +161,11 @@ def _worker_main(conn: Connection, level_name: str, level_options: dict[str, Any
         conn.send(("error", f"{type(exc).__name__}: {exc}"))
         return
     conn.send(("ready", None))
+    _serve(conn, level, versions)
+
+
+def _serve(conn: Connection, level: LevelOfTheory, versions: dict[str, str]) -> None:
+    """Worker loop: receive ``(geometry JSON, attempt)``, send back the record; stop on None."""
     while True:
         try:
             message = conn.recv()

@@ -301,6 +301,28 @@ class LabelStore:
         os.ftruncate(self._fd, keep)
         os.fsync(self._fd)
 
+    def merge(self, records: Iterable[Mapping[str, Any]]) -> int:
+        """Append the records whose key is not yet stored (labels made elsewhere).
+
+        A successful record also replaces a stored failure of the same key (readers keep the
+        latest success). Must be called on an open store.
+
+        Args:
+            records: Label records, e.g. ``LabelStore(other).records()``.
+
+        Returns:
+            Number of records appended.
+        """
+        latest = self.latest()
+        added = 0
+        for rec in latest_records(records).values():
+            old = latest.get(rec["key"])
+            if old is None or (old.get("status") != "ok" and rec.get("status") == "ok"):
+                self.append(rec)
+                latest[rec["key"]] = dict(rec)
+                added += 1
+        return added
+
     def append(self, record: Mapping[str, Any]) -> None:
         """Append one record as a single line and ``fsync`` it.
 

@@ -76,6 +76,18 @@ def _random_rotation(seed: int, reflect: bool) -> np.ndarray:
     return q
 
 
+def _global_state() -> tuple[Any, ...]:
+    """Everything a model or calculator must leave unchanged."""
+    return (
+        torch.get_default_dtype(),
+        torch.get_num_threads(),
+        torch.backends.cuda.matmul.allow_tf32,
+        torch.backends.cudnn.allow_tf32,
+        torch.get_float32_matmul_precision(),
+        dict(os.environ),
+    )
+
+
 class ModelTests:
     """Architecture-independent physics and contract tests.
 
@@ -350,26 +362,12 @@ class ModelTests:
 
     # ----------------------------------------------------------------- global state, ASE contract
     def test_no_global_side_effects(self) -> None:
-        before = (
-            torch.get_default_dtype(),
-            torch.get_num_threads(),
-            torch.backends.cuda.matmul.allow_tf32,
-            torch.backends.cudnn.allow_tf32,
-            torch.get_float32_matmul_precision(),
-            dict(os.environ),
-        )
+        before = _global_state()
         for dtype in DTYPES:
             atoms = periodic_water_box()
             atoms.calc = self.calculator(dtype)
             atoms.get_stress()
-        after = (
-            torch.get_default_dtype(),
-            torch.get_num_threads(),
-            torch.backends.cuda.matmul.allow_tf32,
-            torch.backends.cudnn.allow_tf32,
-            torch.get_float32_matmul_precision(),
-            dict(os.environ),
-        )
+        after = _global_state()
         assert before == after
 
     def test_results_are_cached(self) -> None:

@@ -100,3 +100,19 @@ def test_append_needs_open_store(tmp_path: Path) -> None:
         store.append({"key": "x"})
     with store, pytest.raises(ValueError):
         store.append({"key": "x", "energy": float("nan")})
+
+
+def test_merge_adds_only_new_keys_and_replaces_failures(tmp_path: Path) -> None:
+    """Merging stores made elsewhere: new keys appended, failures upgraded, no duplicates."""
+    ours, theirs = LabelStore(tmp_path / "a.jsonl"), LabelStore(tmp_path / "b.jsonl")
+    with ours:
+        ours.append({"key": "a", "status": "ok", "n": 1})
+        ours.append({"key": "b", "status": "failed", "n": 2})
+    with theirs:
+        for rec in ({"key": "a", "status": "ok", "n": 3}, {"key": "b", "status": "ok", "n": 4},
+                    {"key": "c", "status": "failed", "n": 5}):
+            theirs.append(rec)
+    with ours:
+        assert ours.merge(theirs.records()) == 2
+        assert ours.merge(theirs.records()) == 0
+    assert {k: r["n"] for k, r in ours.latest().items()} == {"a": 1, "b": 4, "c": 5}
