@@ -331,15 +331,20 @@ def write_ani_h5(
             if group.forces is not None:
                 g["forces"] = sign * np.asarray(group.forces, dtype=np.float64)
             if group.molecule is not None:
-                g["molecule"] = np.asarray(group.molecule, dtype="S")
+                g["molecule"] = _encode(group.molecule)
             for key, values in group.extra.items():
-                g[key] = values.astype("S") if values.dtype.kind in "US" else values
+                g[key] = _encode(values) if values.dtype.kind in "USO" else values
     tmp.replace(path)
+
+
+def _encode(values: np.ndarray) -> np.ndarray:
+    """str → UTF-8 bytes arrays (HDF5 fixed-length strings)."""
+    return np.asarray([str(v).encode("utf-8") for v in values], dtype=np.bytes_)
 
 
 def _decode(values: np.ndarray) -> np.ndarray:
     """bytes → str arrays."""
-    return np.asarray([v.decode() if isinstance(v, bytes) else str(v) for v in values])
+    return np.asarray([v.decode("utf-8") if isinstance(v, bytes) else str(v) for v in values])
 
 
 def _iter_groups(fh: Any) -> Iterator[tuple[str, Any]]:

@@ -196,3 +196,13 @@ def test_energy_only_records_with_components(make_entries: MakeEntries, tmp_path
     assert water.forces is None
     np.testing.assert_allclose(water.extra["hf_qz"] - 0.3, water.energies, rtol=0, atol=1e-12)
     assert "total" not in water.extra
+
+
+def test_non_ascii_molecule_names(make_entries: MakeEntries, tmp_path: Path) -> None:
+    """Molecule names are stored as UTF-8."""
+    entries = make_entries(2)
+    entries[0].molecule = "α-water"
+    dataset = dataset_from_records(_fake_records(entries))
+    path = tmp_path / "u.h5"
+    write_ani_h5(dataset, path)
+    assert set(read_ani_h5(path).molecules()) == {"α-water", "NH3"}
