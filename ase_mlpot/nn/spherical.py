@@ -22,13 +22,14 @@ __all__ = ["SphericalHarmonics", "degree_index", "num_orders"]
 
 def num_orders(degrees: Sequence[int]) -> int:
     """Total number of components m_tot = Σ_l (2l + 1)."""
-    return sum(2 * int(l) + 1 for l in degrees)
+    return sum(2 * int(degree) + 1 for degree in degrees)
 
 
 def degree_index(degrees: Sequence[int]) -> torch.Tensor:
     """For each of the m_tot components, the position of its degree in ``degrees`` (int64)."""
     return torch.tensor(
-        [n for n, l in enumerate(degrees) for _ in range(2 * int(l) + 1)], dtype=torch.int64
+        [n for n, degree in enumerate(degrees) for _ in range(2 * int(degree) + 1)],
+        dtype=torch.int64,
     )  # (m_tot,)
 
 
@@ -41,12 +42,12 @@ class SphericalHarmonics(torch.nn.Module):
 
     def __init__(self, degrees: Sequence[int]) -> None:
         super().__init__()
-        self.degrees = tuple(int(l) for l in degrees)
+        self.degrees = tuple(int(degree) for degree in degrees)
         if not self.degrees:
             raise ValueError("need at least one degree")
         if min(self.degrees) < 0 or len(set(self.degrees)) != len(self.degrees):
             raise ValueError(f"degrees must be distinct and >= 0, got {self.degrees}")
-        self.irreps = o3.Irreps([(1, (l, (-1) ** l)) for l in self.degrees])
+        self.irreps = o3.Irreps([(1, (degree, (-1) ** degree)) for degree in self.degrees])
         self.num_orders = num_orders(self.degrees)
 
     def forward(self, vectors: torch.Tensor) -> torch.Tensor:

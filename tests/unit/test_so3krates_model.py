@@ -166,7 +166,8 @@ def test_registry_and_config_round_trip() -> None:
     [
         ({"num_features": 30}, "divisible by 4"),
         ({"num_features": 20, "num_heads": 3}, "divisible by num_heads"),
-        ({"num_features": 16, "num_heads": 4, "degrees": (1, 2, 3)}, r"divisible by len\(degrees\)"),
+        ({"num_features": 16, "num_heads": 4, "degrees": (1, 2, 3)},
+         r"divisible by len\(degrees\)"),
         ({"degrees": (0, 1)}, "degrees"),
         ({"attention_normalization": "avg_num_neighbors"}, "needs avg_num_neighbors"),
         ({"radial_basis": "bessel"}, "radial_basis"),

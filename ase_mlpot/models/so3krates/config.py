@@ -159,7 +159,7 @@ class So3kratesConfig:
     @property
     def num_orders(self) -> int:
         """m_tot = Σ_l (2l + 1), the size of χ_i (24 for 𝓛 = {1, 2, 3, 4})."""
-        return sum(2 * l + 1 for l in self.degrees)
+        return sum(2 * degree + 1 for degree in self.degrees)
 
     def attention_denominators(self) -> tuple[float, float]:
         """(c_inv, c_ev): denominators of the invariant and the Euclidean attention."""

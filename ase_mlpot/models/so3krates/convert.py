@@ -54,13 +54,15 @@ def config_from_so3krates_torch(
         raise ValueError("only a two-layer energy head is supported")
     basis = reference.radial_basis_fn.lower()
     if basis not in ("gaussian", "bernstein") or reference.trainable_rbf:
-        raise ValueError(f"radial basis {basis!r} (trainable={reference.trainable_rbf}) unsupported")
+        raise ValueError(
+            f"radial basis {basis!r} (trainable={reference.trainable_rbf}) is not supported"
+        )
     config = {
         "elements": tuple(elements),
         "num_features": int(reference.num_features),
         "num_heads": int(reference.num_heads),
         "num_layers": int(reference.num_layers),
-        "degrees": tuple(int(l) for l in reference.degrees),
+        "degrees": tuple(int(degree) for degree in reference.degrees),
         "cutoff": float(reference.r_max),
         "radial_basis": basis,
         "num_radial_basis": int(reference.num_radial_basis_fn),

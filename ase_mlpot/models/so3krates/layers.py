@@ -138,15 +138,15 @@ class FilterNetworks(torch.nn.Module):
         Returns:
             ``w_inv (n_pairs, F)``, ``w_ev (n_pairs, F)``.
         """
-        f, f4 = self.num_features, self.num_features // 4
+        # torch.split, not slicing: a slice's backward zero-fills the whole input each time.
+        radial_inv, radial_ev = radial_hidden.split(self.num_features, dim=1)  # (n_pairs, F) ×2
         sphc_hidden = self.activation(self.sphc_hidden(sphc_invariants))  # (n_pairs, F/2)
+        sphc_inv, sphc_ev = sphc_hidden.split(self.num_features // 4, dim=1)  # (n_pairs, F/4) ×2
         w_inv = torch.addmm(
-            self.radial_out_inv(radial_hidden[:, :f]), sphc_hidden[:, :f4],
-            self.sphc_out_inv.weight.t(),
+            self.radial_out_inv(radial_inv), sphc_inv, self.sphc_out_inv.weight.t(),
         ) + self.sphc_out_inv.bias  # (n_pairs, F)
         w_ev = torch.addmm(
-            self.radial_out_ev(radial_hidden[:, f:]), sphc_hidden[:, f4:],
-            self.sphc_out_ev.weight.t(),
+            self.radial_out_ev(radial_ev), sphc_ev, self.sphc_out_ev.weight.t(),
         ) + self.sphc_out_ev.bias  # (n_pairs, F)
         return w_inv, w_ev
 
@@ -158,7 +158,8 @@ class EuclideanAttention(torch.nn.Module):
     diagonal query/key/value matrices), for the message i ← j:
 
         α_ij^h = ⟨q_i^h ⊙ w_ij^h, k_j^h⟩ / c_inv,   Δx_i = concat_h Σ_j φ(r_ij) α_ij^h v_j^h,
-        β_ij^(l) = ⟨q'_i^(l) ⊙ w'_ij^(l), k'_j^(l)⟩ / c_ev,   Δχ_i^(l) = Σ_j φ(r_ij) β_ij^(l) Y_l(r̂_ij),
+        β_ij^(l) = ⟨q'_i^(l) ⊙ w'_ij^(l), k'_j^(l)⟩ / c_ev,
+        Δχ_i^(l) = Σ_j φ(r_ij) β_ij^(l) Y_l(r̂_ij),
 
     with q = σ(x W_q), k = σ(x W_k), v = x W_v and σ the q/k non-linearity. Receiver i gives the
     query, sender j the key and value.
@@ -209,27 +210,27 @@ class EuclideanAttention(torch.nn.Module):
         n_pairs = w_inv.shape[0]
         projected = x @ self.projection_matrix()  # (n_atoms, 5F)
         if self.qk_non_linearity is not _identity:
-            projected = torch.cat(
-                [self.qk_non_linearity(projected[:, : 2 * two_f]), projected[:, 2 * two_f:]], 1
-            )  # (n_atoms, 5F)
-        at_first = projected[geometry.first]  # (n_pairs, 5F)
-        at_second = projected[geometry.second]  # (n_pairs, 5F)
+            query_key, value = projected.split([2 * two_f, f], dim=1)
+            projected = torch.cat([self.qk_non_linearity(query_key), value], 1)  # (n_atoms, 5F)
+        # torch.split, not slicing: a slice's backward zero-fills the whole input each time.
+        at_first = projected[geometry.first].split([two_f, two_f, f], dim=1)  # q, k, v
+        at_second = projected[geometry.second].split([two_f, two_f, f], dim=1)  # q, k, v
         delta_x = x.new_zeros(x.shape)  # (n_atoms, F)
         delta_chi = x.new_zeros((geometry.n_atoms, geometry.harmonics.shape[1]))  # (n_atoms, m)
         directions = [(geometry.first, at_first, at_second, None)]
         if geometry.both_directions:
             directions.append((geometry.second, at_second, at_first, geometry.parity))
         for receiver, at_receiver, at_sender, parity in directions:
-            qk = at_receiver[:, :two_f] * at_sender[:, two_f : 2 * two_f]  # (n_pairs, 2F)
-            alpha = (qk[:, :f] * w_inv).view(n_pairs, self.num_heads, self.head_dim).sum(-1)
+            qk_inv, qk_ev = (at_receiver[0] * at_sender[1]).split(f, dim=1)  # (n_pairs, F) ×2
+            alpha = (qk_inv * w_inv).view(n_pairs, self.num_heads, self.head_dim).sum(-1)
             # alpha: (n_pairs, H)
-            beta = (qk[:, f:] * w_ev).view(n_pairs, self.num_degrees, self.ev_head_dim).sum(-1)
+            beta = (qk_ev * w_ev).view(n_pairs, self.num_degrees, self.ev_head_dim).sum(-1)
             # beta: (n_pairs, |L|)
             alpha = alpha * geometry.cutoff_inv.unsqueeze(1)  # (n_pairs, H)
             beta = beta * geometry.cutoff_ev.unsqueeze(1)  # (n_pairs, |L|)
             if parity is not None:
                 beta = beta * parity  # (n_pairs, |L|): Y_l(−r̂) = (−1)^l Y_l(r̂)
-            values = at_sender[:, 2 * two_f :].view(n_pairs, self.num_heads, self.head_dim)
+            values = at_sender[2].view(n_pairs, self.num_heads, self.head_dim)
             messages = (alpha.unsqueeze(2) * values).view(n_pairs, f)  # (n_pairs, F)
             delta_x = delta_x.index_add(0, receiver, messages)  # (n_atoms, F)
             sphc = beta[:, geometry.degree_index] * geometry.harmonics  # (n_pairs, m_tot)
@@ -264,8 +265,9 @@ class ExchangeBlock(torch.nn.Module):
         """``x (n_atoms, F)``, ``χ (n_atoms, m_tot)`` → ``Δx (n_atoms, F)``, ``Δχ (n_atoms, m)``."""
         invariants = (chi * chi) @ geometry.norm_matrix  # (n_atoms, |L|)
         mixed = self.dense(torch.cat([x, invariants], dim=1))  # (n_atoms, F + |L|)
-        scale = mixed[:, self.num_features :][:, geometry.degree_index]  # (n_atoms, m_tot)
-        return mixed[:, : self.num_features], scale * chi
+        delta_x, per_degree = mixed.split([self.num_features, invariants.shape[1]], dim=1)
+        scale = per_degree[:, geometry.degree_index]  # (n_atoms, m_tot)
+        return delta_x, scale * chi
 
 
 class ResidualMLP(torch.nn.Module):

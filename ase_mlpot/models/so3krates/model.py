@@ -114,9 +114,10 @@ class So3kratesNetwork(torch.nn.Module):
         """Atomic energies ``(n_atoms,)`` from ``species (n_atoms,)`` and χ⁰ ``(n_atoms, m)``."""
         x = self.embedding(species)  # (n_atoms, F)
         radial = self.fused_radial_hidden(geometry.rbf)  # (n_pairs, T·2F)
-        width = 2 * self.config.num_features
-        for t, layer in enumerate(self.layers):
-            x, chi = layer(x, chi, radial[:, t * width : (t + 1) * width], geometry)
+        for layer, radial_hidden in zip(
+            self.layers, radial.split(2 * self.config.num_features, dim=1), strict=True
+        ):
+            x, chi = layer(x, chi, radial_hidden, geometry)
         return self.head(x, species)  # (n_atoms,)
 
 
@@ -155,7 +156,8 @@ class So3krates(PotentialModel):
         )
         self.register_buffer("degree_index", degree_index(config.degrees), persistent=False)
         self.register_buffer(
-            "parity", torch.tensor([(-1.0) ** l for l in config.degrees], dtype=torch.float64),
+            "parity",
+            torch.tensor([(-1.0) ** degree for degree in config.degrees], dtype=torch.float64),
             persistent=False,
         )  # (|L|,)
         norm = torch.zeros(config.num_orders, len(config.degrees), dtype=torch.float64)
