@@ -34,29 +34,12 @@ from ase_mlpot.calculator import MLPotCalculator
 from ase_mlpot.data.batch import atoms_to_batch, batch_to_device
 from ase_mlpot.models.outputs import compute_outputs
 from ase_mlpot.models.so3krates.convert import from_so3krates_torch, so3krates_torch_inputs
-from ase_mlpot.testing import periodic_water_box
+from ase_mlpot.testing import aspirin, periodic_water_box
 
-ASPIRIN = [
-    ("C", (1.3969, 0.0164, 0.0066)), ("C", (0.6689, 1.2219, 0.0089)),
-    ("C", (-0.7057, 1.2154, 0.0073)), ("C", (-1.3841, 0.0006, 0.0109)),
-    ("C", (-0.7097, -1.2070, -0.0096)), ("C", (0.7070, -1.2030, -0.0058)),
-    ("H", (-1.2506, 2.1339, 0.0002)), ("H", (-2.4755, 0.0259, 0.0201)),
-    ("H", (-1.2892, -2.1769, -0.0035)), ("H", (1.2266, -2.1348, 0.0043)),
-    ("C", (2.9224, -0.0222, -0.0076)), ("O", (3.5309, 1.0695, 0.0133)),
-    ("O", (3.5447, -1.2021, 0.0033)), ("H", (2.8834, -1.8914, -0.0137)),
-    ("O", (1.3786, 2.3713, -0.0020)), ("C", (1.8817, 2.8396, 1.1724)),
-    ("O", (2.5051, 3.8829, 1.2920)), ("C", (1.5417, 1.9030, 2.2874)),
-    ("H", (1.0085, 1.0233, 1.9223)), ("H", (0.9652, 2.3775, 3.0480)),
-    ("H", (2.4845, 1.5316, 2.7256)),
-]
 SETTINGS: dict[str, Any] = dict(
     r_max=4.5, num_radial_basis_fn=32, degrees=[1, 2, 3, 4], num_features=128, num_heads=4,
     num_layers=3, energy_regression_dim=128, radial_basis_fn="bernstein", avg_num_neighbors=13.17,
 )
-
-
-def aspirin() -> Atoms:
-    return Atoms([s for s, _ in ASPIRIN], positions=[p for _, p in ASPIRIN])
 
 
 def water_box() -> Atoms:

@@ -10,6 +10,7 @@ Subclass :class:`ModelTests` in a test module and implement ``make_model``::
 from ase_mlpot.testing.factories import tiny_ani_model
 from ase_mlpot.testing.mixins import TOLERANCES, ModelTests
 from ase_mlpot.testing.structures import (
+    aspirin,
     dimer,
     isolated_atom,
     organic_molecule,
@@ -20,6 +21,7 @@ from ase_mlpot.testing.structures import (
 __all__ = [
     "TOLERANCES",
     "ModelTests",
+    "aspirin",
     "dimer",
     "isolated_atom",
     "organic_molecule",

@@ -17,7 +17,7 @@ import torch
 from ase import Atoms
 
 from ase_mlpot.calculator import MLPotCalculator
-from ase_mlpot.testing import periodic_water_box
+from ase_mlpot.testing import aspirin, periodic_water_box
 
 so3krates_torch_models = pytest.importorskip("so3krates_torch.modules.models")
 
@@ -25,26 +25,6 @@ from ase_mlpot.models.so3krates.convert import (  # noqa: E402
     from_so3krates_torch,
     so3krates_torch_inputs,
 )
-
-#: Aspirin (C9H8O4, 21 atoms): a planar ring with carboxylic acid and acetoxy groups built from
-#: standard bond lengths and angles, lightly distorted (Å).
-ASPIRIN = [
-    ("C", (1.3969, 0.0164, 0.0066)), ("C", (0.6689, 1.2219, 0.0089)),
-    ("C", (-0.7057, 1.2154, 0.0073)), ("C", (-1.3841, 0.0006, 0.0109)),
-    ("C", (-0.7097, -1.2070, -0.0096)), ("C", (0.7070, -1.2030, -0.0058)),
-    ("H", (-1.2506, 2.1339, 0.0002)), ("H", (-2.4755, 0.0259, 0.0201)),
-    ("H", (-1.2892, -2.1769, -0.0035)), ("H", (1.2266, -2.1348, 0.0043)),
-    ("C", (2.9224, -0.0222, -0.0076)), ("O", (3.5309, 1.0695, 0.0133)),
-    ("O", (3.5447, -1.2021, 0.0033)), ("H", (2.8834, -1.8914, -0.0137)),
-    ("O", (1.3786, 2.3713, -0.0020)), ("C", (1.8817, 2.8396, 1.1724)),
-    ("O", (2.5051, 3.8829, 1.2920)), ("C", (1.5417, 1.9030, 2.2874)),
-    ("H", (1.0085, 1.0233, 1.9223)), ("H", (0.9652, 2.3775, 3.0480)),
-    ("H", (2.4845, 1.5316, 2.7256)),
-]
-
-
-def aspirin() -> Atoms:
-    return Atoms([s for s, _ in ASPIRIN], positions=[p for _, p in ASPIRIN])
 
 
 def water_box() -> Atoms:
