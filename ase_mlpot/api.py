@@ -8,9 +8,43 @@ from typing import Any
 import torch
 
 from ase_mlpot.calculator import MLPotCalculator, resolve_device
-from ase_mlpot.io import load_artifact
+from ase_mlpot.io import Artifact, load_artifact
 
-__all__ = ["load"]
+__all__ = ["load", "load_artifact_by_name"]
+
+
+def load_artifact_by_name(
+    name_or_path: str | Path,
+    *,
+    revision: str | None = None,
+    device: str | torch.device = "cpu",
+    dtype: torch.dtype | None = None,
+) -> tuple[Artifact, dict[str, Any]]:
+    """The verified artifact of a zoo model or folder, and its provenance.
+
+    Args:
+        name_or_path: Zoo name or artifact folder (resolved as in :func:`load`).
+        revision: Hub revision overriding the registry's pin.
+        device: Device of the model.
+        dtype: Model dtype (default: as stored).
+
+    Returns:
+        The artifact and ``{name, version, revision, weights_sha256, pinning}``.
+    """
+    from ase_mlpot.hub import resolve_model
+
+    resolved = resolve_model(name_or_path, revision=revision)
+    artifact = load_artifact(
+        resolved.path, device=device, dtype=dtype, expected_sha256=resolved.weights_sha256
+    )
+    provenance = {
+        "name": resolved.name or artifact.name,
+        "version": resolved.version or artifact.version,
+        "revision": resolved.revision,
+        "weights_sha256": artifact.weights_sha256,
+        "pinning": resolved.pinning,
+    }
+    return artifact, provenance
 
 
 def load(
@@ -43,23 +77,10 @@ def load(
         OfflineError: The model is not cached and the hub cannot be used.
         ChecksumError: Weights do not match their recorded sha256.
     """
-    from ase_mlpot.hub import resolve_model
-
-    resolved = resolve_model(name_or_path, revision=revision)
     torch_device = resolve_device(device)
-    artifact = load_artifact(
-        resolved.path,
-        device=torch_device,
-        dtype=dtype or torch.float64,
-        expected_sha256=resolved.weights_sha256,
+    artifact, provenance = load_artifact_by_name(
+        name_or_path, revision=revision, device=torch_device, dtype=dtype or torch.float64
     )
-    provenance = {
-        "name": resolved.name or artifact.name,
-        "version": resolved.version or artifact.version,
-        "revision": resolved.revision,
-        "weights_sha256": artifact.weights_sha256,
-        "pinning": resolved.pinning,
-    }
     return MLPotCalculator(
         artifact.model,
         device=torch_device,

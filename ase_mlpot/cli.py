@@ -354,8 +354,10 @@ def env_command(as_json: bool) -> None:
 def _register_subgroups() -> None:
     """Attach the command groups that live beside their code."""
     from ase_mlpot.datasets.cli import data
+    from ase_mlpot.training.cli import evaluate_command, finetune_command, train_command
 
-    main.add_command(data)
+    for command in (data, train_command, finetune_command, evaluate_command):
+        main.add_command(command)
 
 
 _register_subgroups()

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import abc
-from collections.abc import Mapping
-from typing import Any, ClassVar
+import dataclasses
+from collections.abc import Mapping, Sequence
+from typing import Any, ClassVar, TypeVar
 
 import torch
 from ase.data import atomic_numbers
@@ -12,6 +13,8 @@ from ase.data import atomic_numbers
 from ase_mlpot.nn.constants import Float64BufferModule
 
 __all__ = ["PotentialModel"]
+
+_Model = TypeVar("_Model", bound="PotentialModel")
 
 
 class PotentialModel(Float64BufferModule, abc.ABC):
@@ -88,6 +91,77 @@ class PotentialModel(Float64BufferModule, abc.ABC):
             if symbol not in self.elements:
                 raise ValueError(f"{symbol} is not an element of this model ({self.elements})")
             self.reference_energies[self.elements.index(symbol)] = float(value)
+
+    @abc.abstractmethod
+    def zero_output_layer(self) -> None:
+        """Zero the last layer of every atomic-energy network, so that E_i = 0 and the model
+        predicts its reference energies alone: the starting point of training from scratch
+        (the first steps then move only the last layer, and every later layer from there)."""
+
+    def transfer_learning_frozen(self) -> tuple[str, ...]:
+        """Default parameter-name patterns (:func:`fnmatch.fnmatchcase`) frozen by fine-tuning.
+
+        The base class freezes nothing; architectures override this with their recipe.
+        """
+        return ()
+
+    @abc.abstractmethod
+    def _member_state(self, member: int) -> dict[str, torch.Tensor]:
+        """State dict of ensemble member ``member`` as a one-member model of this config."""
+
+    @classmethod
+    @abc.abstractmethod
+    def _stacked_state(cls, states: Sequence[dict[str, torch.Tensor]]) -> dict[str, torch.Tensor]:
+        """State dict of an ensemble whose members have the one-member ``states``, in order."""
+
+    def member(self: _Model, member: int) -> _Model:
+        """A one-member copy of ensemble member ``member`` (weights and reference energies).
+
+        Ensembles are trained member by member (each on its own fold) and fine-tuned member by
+        member (member k of the fine-tuned ensemble starts from member k of the base, as in
+        ANI-1ccx); :meth:`from_members` joins them again.
+
+        Raises:
+            IndexError: ``member`` outside ``0 … ensemble_size − 1``.
+        """
+        if not 0 <= member < self.ensemble_size:
+            raise IndexError(f"member {member} of an ensemble of {self.ensemble_size}")
+        config = dataclasses.replace(self.config, ensemble_size=1)
+        single = type(self)(config, reference_energies=self.reference_energy_dict())
+        reference = next(iter(self.parameters()))
+        single = single.to(dtype=reference.dtype, device=reference.device)
+        single.load_state_dict({k: v.clone() for k, v in self._member_state(member).items()})
+        return single
+
+    @classmethod
+    def from_members(
+        cls: type[_Model],
+        members: Sequence[_Model],
+        *,
+        reference_energies: Mapping[str, float] | None = None,
+    ) -> _Model:
+        """Join one-member models of one configuration into an ensemble (members in order).
+
+        Args:
+            members: One-member models of this architecture, equal configs but ``ensemble_size``.
+            reference_energies: The ensemble's e_Z (default: the first member's).
+
+        Raises:
+            ValueError: No members, members that are ensembles, or different configurations.
+        """
+        if not members:
+            raise ValueError("from_members needs at least one member")
+        first_config = dataclasses.replace(members[0].config, ensemble_size=1)
+        if any(m.ensemble_size != 1 or dataclasses.replace(m.config, ensemble_size=1)
+               != first_config for m in members):
+            raise ValueError("members must be one-member models of one configuration")
+        config = dataclasses.replace(members[0].config, ensemble_size=len(members))
+        reference = reference_energies or members[0].reference_energy_dict()
+        ensemble = cls(config, reference_energies=reference)
+        first = next(iter(members[0].parameters()))
+        ensemble = ensemble.to(dtype=first.dtype, device=first.device)
+        ensemble.load_state_dict(cls._stacked_state([m.state_dict() for m in members]))
+        return ensemble
 
     @abc.abstractmethod
     def forward(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:

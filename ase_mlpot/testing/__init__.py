@@ -7,7 +7,7 @@ Subclass :class:`ModelTests` in a test module and implement ``make_model``::
             return tiny_ani_model(seed=0)
 """
 
-from ase_mlpot.testing.factories import tiny_ani_model
+from ase_mlpot.testing.factories import tiny_ani_model, tiny_so3krates
 from ase_mlpot.testing.mixins import TOLERANCES, ModelTests
 from ase_mlpot.testing.structures import (
     aspirin,
@@ -27,5 +27,6 @@ __all__ = [
     "organic_molecule",
     "periodic_water_box",
     "tiny_ani_model",
+    "tiny_so3krates",
     "water",
 ]

@@ -18,27 +18,7 @@ from ase_mlpot.models.registry import get_architecture
 from ase_mlpot.models.so3krates import So3krates, So3kratesConfig
 from ase_mlpot.models.so3krates.model import edge_pairs
 from ase_mlpot.testing import ModelTests, organic_molecule, periodic_water_box, water
-
-#: Reference energies (eV) of the tiny models; realistic magnitudes, arbitrary values.
-TINY_REFERENCE = {"H": -13.6, "C": -1029.0, "N": -1484.0, "O": -2041.0}
-
-
-def tiny_so3krates(*, seed: int = 0, **overrides: object) -> So3krates:
-    """A small H, C, N, O So3krates with deterministic random weights (global RNG untouched)."""
-    settings: dict[str, object] = {
-        "num_features": 16, "num_heads": 2, "num_layers": 2, "degrees": (1, 2, 3, 4),
-        "num_radial_basis": 8, "energy_regression_dim": 16, "cutoff": 4.0,
-    }
-    settings.update(overrides)
-    model = So3krates(So3kratesConfig(**settings), reference_energies=TINY_REFERENCE)
-    model.reset_parameters(torch.Generator().manual_seed(seed))
-    generator = torch.Generator().manual_seed(seed + 1)
-    with torch.no_grad():
-        for member in model.members:
-            member.head.shift.copy_(0.1 * torch.randn(member.head.shift.shape, generator=generator))
-            member.head.scale.copy_(0.1 + 0.05 * torch.rand(member.head.scale.shape,
-                                                             generator=generator))
-    return model
+from ase_mlpot.testing.factories import TINY_SO3KRATES_REFERENCE, tiny_so3krates
 
 
 class TestTinySo3krates(ModelTests):
@@ -141,7 +121,7 @@ def test_committee_members_are_independent_networks() -> None:
     assert float(out[keys.ENERGY_STD][0]) > 0
     config = dataclasses.replace(committee.config, ensemble_size=1)
     for index, member in enumerate(committee.members):
-        single = So3krates(config, reference_energies=TINY_REFERENCE).double()
+        single = So3krates(config, reference_energies=TINY_SO3KRATES_REFERENCE).double()
         single.members[0].load_state_dict(member.state_dict())
         alone = compute_outputs(single, batch)
         assert float(alone[keys.TOTAL_ENERGY][0]) == pytest.approx(

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import ClassVar
 
 import torch
@@ -63,6 +63,31 @@ class ANIEnsemble(PotentialModel):
         """Re-draw all network weights (see :meth:`EnsembleElementNetwork.reset_parameters`)."""
         for network in self.networks.values():
             network.reset_parameters(generator)
+
+    def zero_output_layer(self) -> None:
+        with torch.no_grad():
+            for network in self.networks.values():
+                network.weights[-1].zero_()
+                network.biases[-1].zero_()
+
+    def transfer_learning_frozen(self) -> tuple[str, ...]:
+        """The ANI-1ccx recipe read off the published weights: hidden layers 1 and 3 frozen
+        (weights and biases), layer 2 and the output layer trained; with other depths, every
+        odd-numbered hidden layer (1, 3, 5, …) is frozen."""
+        depth = len(next(iter(self.config.hidden_layers.values())))
+        return tuple(
+            f"networks.*.{kind}.{layer}"
+            for layer in range(0, depth, 2)
+            for kind in ("weights", "biases")
+        )
+
+    def _member_state(self, member: int) -> dict[str, torch.Tensor]:
+        # every parameter is stacked over members along dimension 0
+        return {k: v[member : member + 1] for k, v in self.state_dict().items()}
+
+    @classmethod
+    def _stacked_state(cls, states: Sequence[dict[str, torch.Tensor]]) -> dict[str, torch.Tensor]:
+        return {k: torch.cat([s[k] for s in states]) for k in states[0]}
 
     def forward(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
         species = batch[keys.SPECIES]  # (n_atoms,)

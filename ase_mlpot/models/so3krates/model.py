@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import functools
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import ClassVar
 
 import torch
@@ -181,6 +181,30 @@ class So3krates(PotentialModel):
         """Re-draw all weights (JAX-style N(0, 1/fan_in), zero biases; see the members)."""
         for member in self.members:
             member.reset_parameters(generator)
+
+    def zero_output_layer(self) -> None:
+        with torch.no_grad():
+            for member in self.members:
+                member.head.out.weight.zero_()
+                member.head.out.bias.zero_()
+                member.head.shift.zero_()
+
+    def transfer_learning_frozen(self) -> tuple[str, ...]:
+        """Embedding and every Euclidean-transformer layer but the last frozen; the last layer
+        and the energy head (with its per-element scale and shift) are fine-tuned."""
+        frozen = ["members.*.embedding.*"]
+        frozen += [f"members.*.layers.{t}.*" for t in range(self.config.num_layers - 1)]
+        return tuple(frozen)
+
+    def _member_state(self, member: int) -> dict[str, torch.Tensor]:
+        prefix = f"members.{member}."
+        return {"members.0." + k[len(prefix):]: v for k, v in self.state_dict().items()
+                if k.startswith(prefix)}
+
+    @classmethod
+    def _stacked_state(cls, states: Sequence[dict[str, torch.Tensor]]) -> dict[str, torch.Tensor]:
+        return {f"members.{m}." + k[len("members.0."):]: v
+                for m, state in enumerate(states) for k, v in state.items()}
 
     def geometry(self, batch: dict[str, torch.Tensor]) -> PairGeometry:
         """Pairs, radial basis, harmonics and cutoff weights shared by all layers and members."""

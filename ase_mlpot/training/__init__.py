@@ -1,0 +1,46 @@
+"""Training, transfer learning and evaluation for every architecture.
+
+* :mod:`~ase_mlpot.training.recipe` — typed TOML recipes (:class:`TrainingRecipe`).
+* :mod:`~ase_mlpot.training.data` — labelled conformations as model graphs, batching.
+* :mod:`~ase_mlpot.training.trainer` — reference-energy fits, k-fold ensembles, fine-tuning with
+  frozen layers, checkpoints and resume.
+* :mod:`~ase_mlpot.training.evaluate` — absolute, relative-conformer, cross-molecule and
+  isomerisation errors, force errors and ensemble calibration.
+"""
+
+from ase_mlpot.training.evaluate import evaluate_graphs, evaluate_model
+from ase_mlpot.training.recipe import (
+    DataSpec,
+    FinetuneSpec,
+    ModelSpec,
+    RecipeError,
+    TrainingOptions,
+    TrainingRecipe,
+    load_recipe,
+    parse_recipe,
+)
+from ase_mlpot.training.trainer import (
+    TrainingResult,
+    fit_reference_energies,
+    freeze_parameters,
+    train,
+    train_member,
+)
+
+__all__ = [
+    "DataSpec",
+    "FinetuneSpec",
+    "ModelSpec",
+    "RecipeError",
+    "TrainingOptions",
+    "TrainingRecipe",
+    "TrainingResult",
+    "evaluate_graphs",
+    "evaluate_model",
+    "fit_reference_energies",
+    "freeze_parameters",
+    "load_recipe",
+    "parse_recipe",
+    "train",
+    "train_member",
+]

@@ -1,0 +1,172 @@
+"""Accuracy of a model on a labelled dataset, in the terms that matter for chemistry.
+
+Errors ΔE_g = E_g^model − E_g^ref (conformation g of molecule μ(g)) are reported as:
+
+* **absolute**: MAE and RMSE of ΔE (and per atom), forces MAE/RMSE per component;
+* **relative conformer energies**: RMSE of ΔE_g − ⟨ΔE⟩_{μ(g)}, the error of energy differences
+  between conformations of one molecule (molecules with ≥ 2 conformations);
+* **across molecules**: RMSE of ΔE_g − Σ_Z n_{gZ} δ_Z after one least-squares per-element offset
+  δ_Z fitted on the evaluated set (removes what a change of reference energies would), and
+  isomerisation errors ⟨ΔE⟩_A − ⟨ΔE⟩_B for every pair of molecules A, B with the same formula;
+* **ensemble calibration** (ensembles only): RMS of ΔE/σ (1 when the spread σ is calibrated), the
+  fractions of |ΔE| within σ and 2σ, and the Spearman rank correlation of σ with |ΔE|.
+
+Energies are given in kcal/mol and eV, forces in kcal/mol/Å and eV/Å.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+from collections import defaultdict
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import torch
+
+from ase_mlpot import keys
+from ase_mlpot.data.batch import batch_to_device
+from ase_mlpot.datasets.hdf5 import ConformerDataset
+from ase_mlpot.models.base import PotentialModel
+from ase_mlpot.models.outputs import compute_outputs
+from ase_mlpot.training.data import LabelledGraph, iterate_batches, prepare_graphs
+from ase_mlpot.units import ENERGY_UNITS_TO_EV, KCAL_PER_MOL_TO_EV
+
+__all__ = ["evaluate_graphs", "evaluate_model", "predict"]
+
+
+def predict(
+    model: PotentialModel, graphs: Sequence[LabelledGraph], *, batch_size: int = 64
+) -> dict[str, Any]:
+    """Model energies (eV), their ensemble spread (eV) and forces (eV/Å) for ``graphs``.
+
+    Returns:
+        ``energy (n,)``, ``energy_std (n,)`` and ``forces``: one ``(n_atoms, 3)`` array per graph
+        that has reference forces (``None`` for the others).
+    """
+    parameter = next(model.parameters())
+    factor = ENERGY_UNITS_TO_EV[model.energy_unit]
+    energy, spread, forces = [], [], []
+    need_forces = any(g.forces is not None for g in graphs)
+    for batch, targets in iterate_batches(graphs, batch_size):
+        batch = batch_to_device(batch, dtype=parameter.dtype, device=parameter.device)
+        out = compute_outputs(model, batch, forces=need_forces)
+        energy.append(out[keys.TOTAL_ENERGY].detach().cpu().numpy() * factor)
+        spread.append(out[keys.ENERGY_STD].detach().cpu().numpy() * factor)
+        if need_forces:
+            per_graph = torch.split(out[keys.FORCES].detach().cpu().double() * factor,
+                                    targets.num_atoms.tolist())
+            forces.extend(f.numpy() for f in per_graph)
+        else:
+            forces.extend([None] * len(targets.energy))
+    graph_forces = [f if g.forces is not None else None
+                    for f, g in zip(forces, graphs, strict=True)]
+    return {"energy": np.concatenate(energy), "energy_std": np.concatenate(spread),
+            "forces": graph_forces}
+
+
+def _stats(errors: np.ndarray) -> dict[str, float]:
+    """MAE and RMSE in eV and kcal/mol."""
+    mae, rmse = float(np.mean(np.abs(errors))), float(np.sqrt(np.mean(errors**2)))
+    return {"mae_ev": mae, "rmse_ev": rmse, "mae_kcal_mol": mae / KCAL_PER_MOL_TO_EV,
+            "rmse_kcal_mol": rmse / KCAL_PER_MOL_TO_EV, "count": int(errors.size)}
+
+
+def _spearman(a: np.ndarray, b: np.ndarray) -> float:
+    """Spearman rank correlation (no tie correction)."""
+    ranks_a = np.argsort(np.argsort(a)).astype(np.float64)
+    ranks_b = np.argsort(np.argsort(b)).astype(np.float64)
+    if ranks_a.std() == 0 or ranks_b.std() == 0:
+        return math.nan
+    return float(np.corrcoef(ranks_a, ranks_b)[0, 1])
+
+
+def evaluate_graphs(
+    model: PotentialModel, graphs: Sequence[LabelledGraph], *, batch_size: int = 64
+) -> dict[str, Any]:
+    """All metrics of the module docstring for prepared graphs (see :func:`evaluate_model`)."""
+    if not graphs:
+        raise ValueError("nothing to evaluate: no conformations")
+    prediction = predict(model, graphs, batch_size=batch_size)
+    reference = np.array([g.energy for g in graphs])  # (n,) | eV
+    n_atoms = np.array([g.n_atoms for g in graphs], dtype=np.float64)  # (n,)
+    errors = prediction["energy"] - reference  # (n,) | eV
+    molecules = [g.molecule for g in graphs]
+    by_molecule: dict[str, list[int]] = defaultdict(list)
+    for index, molecule in enumerate(molecules):
+        by_molecule[molecule].append(index)
+    result: dict[str, Any] = {
+        "conformations": len(graphs),
+        "molecules": len(by_molecule),
+        "energy": _stats(errors),
+        "energy_per_atom": _stats(errors / n_atoms),
+    }
+    # relative conformer energies
+    relative, per_molecule = [], {}
+    for molecule, indices in by_molecule.items():
+        if len(indices) < 2:
+            continue
+        centred = errors[indices] - errors[indices].mean()
+        relative.append(centred)
+        per_molecule[molecule] = _stats(centred)
+    if relative:
+        result["relative_conformer_energy"] = _stats(np.concatenate(relative))
+        result["relative_conformer_energy_per_molecule"] = per_molecule
+    # across molecules: one per-element offset, and isomerisation energies
+    counts = np.stack([g.counts for g in graphs])  # (n, n_elements)
+    present = counts.sum(axis=0) > 0
+    offset = np.linalg.lstsq(counts[:, present], errors, rcond=None)[0]
+    result["energy_after_element_offset"] = _stats(errors - counts[:, present] @ offset)
+    mean_error = {m: float(errors[i].mean()) for m, i in by_molecule.items()}
+    formula = {m: tuple(graphs[i[0]].counts) for m, i in by_molecule.items()}
+    pairs = [(a, b) for a, b in itertools.combinations(sorted(by_molecule), 2)
+             if formula[a] == formula[b]]
+    if pairs:
+        isomer_errors = np.array([mean_error[a] - mean_error[b] for a, b in pairs])
+        result["isomerization_energy"] = _stats(isomer_errors)
+        result["isomer_pairs"] = [f"{a}/{b}" for a, b in pairs]
+    # forces
+    force_errors = [f - g.forces.numpy() for f, g in zip(prediction["forces"], graphs, strict=True)
+                    if f is not None and g.forces is not None]
+    if force_errors:
+        result["forces"] = {k.replace("_ev", "_ev_per_a").replace("_kcal_mol", "_kcal_mol_per_a"): v
+                            for k, v in _stats(np.concatenate(force_errors).ravel()).items()}
+    # ensemble calibration
+    sigma = prediction["energy_std"]
+    if model.ensemble_size > 1 and np.all(sigma > 0):
+        z = errors / sigma
+        result["ensemble_calibration"] = {
+            "rms_z": float(np.sqrt(np.mean(z**2))),
+            "within_1_sigma": float(np.mean(np.abs(z) <= 1)),
+            "within_2_sigma": float(np.mean(np.abs(z) <= 2)),
+            "spearman_sigma_abs_error": _spearman(sigma, np.abs(errors)),
+            "mean_sigma_kcal_mol": float(sigma.mean() / KCAL_PER_MOL_TO_EV),
+        }
+    return result
+
+
+def evaluate_model(
+    model: PotentialModel, dataset: ConformerDataset, *, molecules: Sequence[str] | None = None,
+    batch_size: int = 64,
+) -> dict[str, Any]:
+    """Errors of ``model`` against the labels of ``dataset``.
+
+    Args:
+        model: Any model (eval mode; its dtype and device are used).
+        dataset: Labelled conformations (Hartree, Å).
+        molecules: Evaluate only these molecules (e.g. the held-out ones).
+        batch_size: Conformations per evaluation batch.
+
+    Returns:
+        Nested metrics (see the module docstring), plus ``level_of_theory`` and ``skipped``
+        (conformations the model cannot take, with the reason).
+    """
+    graphs, skipped = prepare_graphs(dataset, model)
+    if molecules is not None:
+        wanted = set(molecules)
+        graphs = [g for g in graphs if g.molecule in wanted]
+    result = evaluate_graphs(model, graphs, batch_size=batch_size)
+    result["level_of_theory"] = dataset.level_of_theory
+    result["skipped"] = skipped
+    return result

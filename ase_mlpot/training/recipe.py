@@ -1,0 +1,272 @@
+"""Typed training recipes, read from TOML: what to train, on which data, and how.
+
+A recipe file has up to four tables (paths are relative to the recipe file)::
+
+    name = "dft-general"
+    description = "ANI ensemble trained on the zoo's wB97X/6-31G* corpus"
+
+    [model]                      # from scratch: architecture + config fields
+    architecture = "ani"
+    config = { hidden_layers = { H = [128, 96, 64], C = [128, 96, 64], ... } }
+
+    [data]
+    train = ["data/labels-wb97x-631gs.jsonl"]
+    test_molecules = "recipes/test-molecules.txt"   # held out of training entirely
+
+    [training]
+    ensemble_size = 4            # k members on k folds by molecule
+    force_weight = 0.1
+    max_epochs = 300
+
+    [finetune]                   # instead of [model]: transfer learning from a base model
+    base = "dft-general"         # zoo name or artifact folder
+    freeze = "default"           # or a list of parameter-name patterns
+
+Units: the loss is in eV (energies per atom, forces per component); learning rates are those of
+AdamW.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import sys
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover - Python 3.10
+    import tomli as tomllib
+
+__all__ = [
+    "DataSpec",
+    "FinetuneSpec",
+    "ModelSpec",
+    "RecipeError",
+    "TrainingOptions",
+    "TrainingRecipe",
+    "load_recipe",
+    "parse_recipe",
+]
+
+
+class RecipeError(ValueError):
+    """A recipe that cannot be used (unknown keys, wrong types, missing sections)."""
+
+
+def _from_table(cls: type, table: dict[str, Any], where: str) -> Any:
+    """Build dataclass ``cls`` from a TOML table, rejecting unknown keys with their names."""
+    known = {f.name: f for f in fields(cls)}
+    unknown = sorted(set(table) - set(known))
+    if unknown:
+        raise RecipeError(f"[{where}]: unknown keys {unknown}; known: {sorted(known)}")
+    values = {k: tuple(v) if isinstance(v, list) else v for k, v in table.items()}
+    try:
+        return cls(**values)
+    except (TypeError, ValueError) as error:
+        raise RecipeError(f"[{where}]: {error}") from None
+
+
+@dataclass(frozen=True, kw_only=True)
+class ModelSpec:
+    """A model trained from scratch.
+
+    Attributes:
+        architecture: Registry name (``"ani"``, ``"so3krates"``).
+        config: Fields of the architecture's config (``ensemble_size`` is set by training).
+    """
+
+    architecture: str
+    config: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, kw_only=True)
+class FinetuneSpec:
+    """Transfer learning from a trained model.
+
+    Attributes:
+        base: Zoo model name or artifact folder (relative paths: from the recipe file).
+        freeze: ``"default"`` (the architecture's recipe, e.g. ANI-1ccx: hidden layers 1 and 3),
+            ``"none"``, or parameter-name patterns (:func:`fnmatch.fnmatchcase`) of a
+            one-member model, e.g. ``["networks.*.weights.0", "networks.*.biases.0"]``.
+        refit_reference_energies: Refit e_Z by least squares to the residual between the new
+            labels and the base model's network energies before training (absorbs the constant
+            per-element offset between levels of theory, e.g. 6-31G* → CBS).
+    """
+
+    base: str
+    freeze: str | tuple[str, ...] = "default"
+    refit_reference_energies: bool = True
+
+
+@dataclass(frozen=True, kw_only=True)
+class DataSpec:
+    """Training data and the held-out molecules.
+
+    Attributes:
+        train: Dataset files (label store ``.jsonl``, ANI ``.h5``, or any ASE format).
+        test_molecules: File with one molecule name per line (``#`` comments) held out of
+            training and validation entirely; ``None`` to hold out none.
+        min_heavy_atoms: Keep molecules with at least this many heavy atoms.
+        max_heavy_atoms: Keep molecules with at most this many heavy atoms (``None``: all).
+    """
+
+    train: tuple[str, ...]
+    test_molecules: str | None = None
+    min_heavy_atoms: int = 0
+    max_heavy_atoms: int | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class TrainingOptions:
+    """Optimisation settings.
+
+    Attributes:
+        ensemble_size: k members; with k ≥ 2 the training molecules are cut into k folds and
+            member m validates on fold m and trains on the others (k-fold by molecule); with
+            k = 1, ``valid_fraction`` of the molecules validate.
+        valid_fraction: Fraction of molecules for validation when ``ensemble_size == 1``.
+        energy_weight: w_E of the energy term ⟨ΔE²/N⟩ (eV², N atoms per conformation).
+        force_weight: w_F of the force term ⟨ΔF²⟩ (eV²/Å², per component; 0: energy-only).
+        batch_size: Conformations per optimisation step.
+        learning_rate: Initial AdamW learning rate.
+        weight_decay: AdamW decoupled weight decay.
+        lr_factor: Learning-rate factor on a validation plateau.
+        lr_patience: Epochs without improvement before the learning rate drops.
+        min_learning_rate: Training stops when the learning rate falls below this.
+        early_stopping_patience: Epochs without improvement before training stops.
+        max_epochs: Upper limit on epochs.
+        max_grad_norm: Gradient-norm clip (``None``: no clipping).
+        seed: Seed of initialisation and shuffling (member m uses ``seed + m``).
+        split_seed: Seed of the assignment of molecules to folds.
+        dtype: ``"float32"`` or ``"float64"``.
+        device: ``"auto"`` (CUDA if available), ``"cpu"`` or ``"cuda"``.
+    """
+
+    ensemble_size: int = 4
+    valid_fraction: float = 0.1
+    energy_weight: float = 1.0
+    force_weight: float = 0.1
+    batch_size: int = 32
+    learning_rate: float = 1e-3
+    weight_decay: float = 1e-6
+    lr_factor: float = 0.5
+    lr_patience: int = 10
+    min_learning_rate: float = 1e-5
+    early_stopping_patience: int = 30
+    max_epochs: int = 500
+    max_grad_norm: float | None = 10.0
+    seed: int = 0
+    split_seed: int = 0
+    dtype: str = "float32"
+    device: str = "auto"
+
+    def __post_init__(self) -> None:
+        if self.ensemble_size < 1:
+            raise ValueError(f"ensemble_size must be >= 1, got {self.ensemble_size}")
+        if not 0 < self.valid_fraction < 1:
+            raise ValueError(f"valid_fraction must lie in (0, 1), got {self.valid_fraction}")
+        if self.energy_weight < 0 or self.force_weight < 0 or (
+                self.energy_weight == 0 and self.force_weight == 0):
+            raise ValueError("loss weights must be >= 0 and not both zero")
+        if self.batch_size < 1 or self.max_epochs < 1:
+            raise ValueError("batch_size and max_epochs must be >= 1")
+        if not 0 < self.lr_factor < 1:
+            raise ValueError(f"lr_factor must lie in (0, 1), got {self.lr_factor}")
+        if self.dtype not in ("float32", "float64"):
+            raise ValueError(f"dtype must be float32 or float64, got {self.dtype!r}")
+        if self.device not in ("auto", "cpu", "cuda"):
+            raise ValueError(f"device must be auto, cpu or cuda, got {self.device!r}")
+
+
+@dataclass(frozen=True, kw_only=True)
+class TrainingRecipe:
+    """Everything that determines a trained model.
+
+    Attributes:
+        name: Name of the resulting model (also its artifact name).
+        description: One line for the model card and ``mlpot-zoo info``.
+        data: Training data.
+        training: Optimisation settings.
+        model: Architecture trained from scratch (exactly one of ``model`` and ``finetune``).
+        finetune: Base model to transfer-learn from.
+        root: Folder relative paths are resolved against (the recipe file's folder).
+    """
+
+    name: str
+    data: DataSpec
+    training: TrainingOptions = field(default_factory=TrainingOptions)
+    description: str = ""
+    model: ModelSpec | None = None
+    finetune: FinetuneSpec | None = None
+    root: Path = Path(".")
+
+    def __post_init__(self) -> None:
+        if (self.model is None) == (self.finetune is None):
+            raise RecipeError("a recipe needs exactly one of [model] and [finetune]")
+
+    def resolve(self, path: str) -> Path:
+        """A recipe path resolved against :attr:`root`."""
+        candidate = Path(path).expanduser()
+        return candidate if candidate.is_absolute() else self.root / candidate
+
+    def replace(self, **changes: Any) -> TrainingRecipe:
+        """A copy with top-level fields changed."""
+        return dataclasses.replace(self, **changes)
+
+    def with_training(self, **changes: Any) -> TrainingRecipe:
+        """A copy with training options changed."""
+        return dataclasses.replace(self, training=dataclasses.replace(self.training, **changes))
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-serialisable form (stored with the trained model)."""
+        out = dataclasses.asdict(self)
+        out["root"] = str(self.root)
+        return out
+
+
+def parse_recipe(document: dict[str, Any], *, root: Path = Path(".")) -> TrainingRecipe:
+    """A recipe from a parsed TOML document.
+
+    Raises:
+        RecipeError: Unknown tables or keys, invalid values, or not exactly one of
+            ``[model]`` and ``[finetune]``.
+    """
+    document = dict(document)
+    known = {"name", "description", "model", "finetune", "data", "training"}
+    unknown = sorted(set(document) - known)
+    if unknown:
+        raise RecipeError(f"unknown recipe keys {unknown}; known: {sorted(known)}")
+    for required in ("name", "data"):
+        if required not in document:
+            raise RecipeError(f"the recipe has no {required!r}")
+    data_table = dict(document["data"])
+    if isinstance(data_table.get("train"), str):
+        data_table["train"] = [data_table["train"]]
+    model = document.get("model")
+    finetune = document.get("finetune")
+    return TrainingRecipe(
+        name=str(document["name"]),
+        description=str(document.get("description", "")),
+        data=_from_table(DataSpec, data_table, "data"),
+        training=_from_table(TrainingOptions, dict(document.get("training", {})), "training"),
+        model=None if model is None else _from_table(ModelSpec, dict(model), "model"),
+        finetune=None if finetune is None else _from_table(FinetuneSpec, dict(finetune),
+                                                            "finetune"),
+        root=root,
+    )
+
+
+def load_recipe(path: str | Path) -> TrainingRecipe:
+    """Read a TOML recipe; relative paths in it are resolved against its folder.
+
+    Raises:
+        RecipeError: Unreadable TOML or an invalid recipe (see :func:`parse_recipe`).
+    """
+    path = Path(path)
+    try:
+        document = tomllib.loads(path.read_text())
+    except (OSError, tomllib.TOMLDecodeError) as error:
+        raise RecipeError(f"{path}: {error}") from None
+    return parse_recipe(document, root=path.resolve().parent)

@@ -1,0 +1,544 @@
+"""Training and transfer learning for every architecture, one ensemble member at a time.
+
+Loss (eV units, per batch of graphs g with N_g atoms; the force term runs over the atoms of
+graphs that carry forces, so energy-only data such as CC labels simply contribute no force term)::
+
+    L = w_E · ⟨(E_g^pred − E_g^ref)² / N_g⟩_g  +  w_F · ⟨(F_iα^pred − F_iα^ref)²⟩_{i,α}
+
+The per-element reference energies e_Z are fitted once by linear least squares on the training
+conformations, E_g − E_g^network ≈ Σ_Z n_{gZ} e_Z (E^network: the network part of the model being
+trained; zero-mean random output from scratch, the base model for fine-tuning, so the fit absorbs
+the per-element offset between levels of theory), and stay fixed while the networks train.
+
+Ensembles of k members are trained on k folds by molecule: member m validates on fold m and
+trains on the rest. Fine-tuning starts member m from member m of the base (ANI-1ccx: member k of
+ANI-1x) with the parameters matching the freeze patterns excluded from the optimiser, so they stay
+bit-identical. Each member uses AdamW, a learning-rate drop on a validation plateau, early
+stopping, and keeps its best-validation weights. After every epoch the member's state
+(weights, optimiser, scheduler, RNG, history) is checkpointed atomically, so an interrupted run
+resumes where it stopped and ends with the same model as an uninterrupted one.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import fnmatch
+import io
+import json
+import logging
+import math
+import sys
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from ase_mlpot import keys
+from ase_mlpot.data.batch import batch_to_device
+from ase_mlpot.datasets.hdf5 import ConformerDataset, ConformerGroup
+from ase_mlpot.datasets.hdf5 import read_dataset as read_dataset_file
+from ase_mlpot.datasets.splits import assign_molecules
+from ase_mlpot.files import atomic_write
+from ase_mlpot.models.base import PotentialModel
+from ase_mlpot.models.outputs import compute_outputs
+from ase_mlpot.models.registry import get_architecture
+from ase_mlpot.training.data import LabelledGraph, TargetBatch, iterate_batches, prepare_graphs
+from ase_mlpot.training.recipe import RecipeError, TrainingOptions, TrainingRecipe
+from ase_mlpot.units import ENERGY_UNITS_TO_EV
+
+__all__ = [
+    "TrainingResult",
+    "fit_reference_energies",
+    "freeze_parameters",
+    "load_training_data",
+    "loss_terms",
+    "read_molecule_list",
+    "train",
+    "train_member",
+]
+
+logger = logging.getLogger(__name__)
+
+CHECKPOINT_FILE = "checkpoint.pt"
+METRICS_FILE = "metrics.jsonl"
+
+
+@dataclasses.dataclass
+class TrainingResult:
+    """A trained ensemble and what it was trained on.
+
+    Attributes:
+        model: The ensemble (members joined, shared reference energies).
+        summary: JSON-serialisable record: data counts, folds, per-member best validation
+            metrics and epochs, frozen parameters, reference energies, timings.
+    """
+
+    model: PotentialModel
+    summary: dict[str, Any]
+
+
+# ----------------------------------------------------------------------------- data
+def read_molecule_list(path: Path) -> list[str]:
+    """Molecule names, one per line; ``#`` starts a comment."""
+    names = []
+    for line in path.read_text().splitlines():
+        line = line.split("#", 1)[0].strip()
+        if line:
+            names.append(line.split()[0])
+    return names
+
+
+def _concatenate(first: ConformerGroup, second: ConformerGroup) -> ConformerGroup:
+    def join(a: np.ndarray | None, b: np.ndarray | None) -> np.ndarray | None:
+        return None if a is None or b is None else np.concatenate([a, b])
+
+    return ConformerGroup(
+        atomic_numbers=first.atomic_numbers,
+        coordinates=np.concatenate([first.coordinates, second.coordinates]),
+        energies=join(first.energies, second.energies),
+        forces=join(first.forces, second.forces),
+        molecule=join(first.molecule, second.molecule),
+        extra={},
+    )
+
+
+def load_training_data(
+    paths: Sequence[Path],
+    *,
+    exclude_molecules: Sequence[str] = (),
+    min_heavy_atoms: int = 0,
+    max_heavy_atoms: int | None = None,
+) -> ConformerDataset:
+    """Read and join datasets of one level of theory, dropping excluded molecules.
+
+    Args:
+        paths: Dataset files (see :func:`ase_mlpot.datasets.read_dataset`).
+        exclude_molecules: Molecules to leave out (e.g. the held-out test molecules).
+        min_heavy_atoms: Drop molecules with fewer heavy atoms.
+        max_heavy_atoms: Drop molecules with more heavy atoms.
+
+    Raises:
+        RecipeError: Files at different levels of theory, or no data left.
+    """
+    excluded = set(exclude_molecules)
+    joined = ConformerDataset(groups={})
+    for index, path in enumerate(paths):
+        dataset = read_dataset_file(path)
+        if index == 0:
+            joined.level_of_theory = dataset.level_of_theory
+            joined.level_version = dataset.level_version
+        elif dataset.level_of_theory != joined.level_of_theory:
+            raise RecipeError(f"{path} is at {dataset.level_of_theory}, the other training files"
+                              f" at {joined.level_of_theory}: train on one level at a time")
+        for name, group in dataset.groups.items():
+            heavy = int(np.sum(group.atomic_numbers > 1))
+            if heavy < min_heavy_atoms or (max_heavy_atoms is not None and heavy > max_heavy_atoms):
+                continue
+            molecules = group.molecule if group.molecule is not None else np.full(len(group), name)
+            group = dataclasses.replace(group, molecule=np.asarray(molecules, dtype=str))
+            keep = np.array([m not in excluded for m in group.molecule])  # (n_conf,)
+            if not keep.any():
+                continue
+            group = group.select(keep)
+            joined.groups[name] = (_concatenate(joined.groups[name], group)
+                                   if name in joined.groups else group)
+    if not joined.groups:
+        raise RecipeError(f"no training conformations left in {[str(p) for p in paths]}")
+    return joined
+
+
+def _energy_factor(model: PotentialModel) -> float:
+    """eV per model energy unit."""
+    return ENERGY_UNITS_TO_EV[model.energy_unit]
+
+
+@torch.no_grad()
+def network_energies(model: PotentialModel, graphs: Sequence[LabelledGraph],
+                     *, batch_size: int = 64) -> np.ndarray:
+    """Energies of ``graphs`` without the reference energies (ensemble mean), eV, ``(n,)``."""
+    parameter = next(model.parameters())
+    factor = _energy_factor(model)
+    reference = model.reference_energies.cpu().numpy() * factor  # (n_elements,) | eV
+    out = []
+    for batch, _ in iterate_batches(graphs, batch_size):
+        batch = batch_to_device(batch, dtype=parameter.dtype, device=parameter.device)
+        total = compute_outputs(model, batch, forces=False)[keys.TOTAL_ENERGY]  # (n_graphs,)
+        out.append(total.cpu().numpy() * factor)
+    counts = np.stack([g.counts for g in graphs])  # (n, n_elements)
+    return np.concatenate(out) - counts @ reference
+
+
+def fit_reference_energies(
+    graphs: Sequence[LabelledGraph], elements: Sequence[str],
+    baseline: np.ndarray | None = None,
+) -> dict[str, float]:
+    """Least-squares per-element energies: E_g − baseline_g ≈ Σ_Z n_{gZ} e_Z (eV).
+
+    Args:
+        graphs: Training conformations.
+        elements: Element symbols in the model's species order.
+        baseline: Energies to subtract first (eV, ``(n,)``), e.g. a base model's network part.
+
+    Returns:
+        e_Z in eV for every element (0 for elements absent from ``graphs``).
+    """
+    counts = np.stack([g.counts for g in graphs])  # (n, n_elements)
+    targets = np.array([g.energy for g in graphs])  # (n,) | eV
+    if baseline is not None:
+        targets = targets - baseline
+    present = counts.sum(axis=0) > 0  # (n_elements,)
+    solution = np.zeros(len(elements))
+    solution[present] = np.linalg.lstsq(counts[:, present], targets, rcond=None)[0]
+    return {symbol: float(value) for symbol, value in zip(elements, solution, strict=True)}
+
+
+def freeze_parameters(model: PotentialModel, patterns: Sequence[str]) -> list[str]:
+    """Switch off gradients of the parameters whose names match any pattern.
+
+    Returns:
+        Names of the frozen parameters.
+
+    Raises:
+        RecipeError: A pattern that matches no parameter (a typo would silently train all).
+    """
+    names = [name for name, _ in model.named_parameters()]
+    for pattern in patterns:
+        if not any(fnmatch.fnmatchcase(name, pattern) for name in names):
+            raise RecipeError(f"freeze pattern {pattern!r} matches no parameter of the"
+                              f" {model.architecture} model; parameters: {names}")
+    frozen = []
+    for name, parameter in model.named_parameters():
+        if any(fnmatch.fnmatchcase(name, pattern) for pattern in patterns):
+            parameter.requires_grad_(False)
+            frozen.append(name)
+    return frozen
+
+
+# ----------------------------------------------------------------------------- loss
+def loss_terms(
+    model: PotentialModel,
+    batch: dict[str, torch.Tensor],
+    targets: TargetBatch,
+    *,
+    with_forces: bool,
+    training: bool,
+) -> dict[str, torch.Tensor]:
+    """Energy and force terms of the loss (eV units) and the squared errors behind them.
+
+    Returns:
+        ``energy`` ⟨ΔE²/N⟩ over graphs (eV²), ``forces`` ⟨ΔF²⟩ over
+        labelled force components (eV²/Å², zero without force labels), ``energy_se`` (ΔE² per
+        graph, eV²), ``force_se`` (ΔF² summed per component, eV²/Å²) and ``n_force_components``.
+    """
+    factor = _energy_factor(model)
+    need_forces = with_forces and targets.force_atoms.numel() > 0
+    out = compute_outputs(model, batch, forces=need_forces, training=training)
+    delta = out[keys.TOTAL_ENERGY] * factor - targets.energy  # (n_graphs,) float64 | eV
+    energy_se = delta**2  # (n_graphs,)
+    terms = {
+        "energy": (energy_se / targets.num_atoms).mean(),
+        "energy_se": energy_se.detach(),
+    }
+    if need_forces:
+        predicted = out[keys.FORCES][targets.force_atoms].to(torch.float64) * factor
+        squared = (predicted - targets.forces) ** 2  # (n_labelled, 3)
+        terms["forces"] = squared.mean()
+        terms["force_se"] = squared.detach().sum()
+        terms["n_force_components"] = torch.tensor(squared.numel())
+    else:
+        terms["forces"] = torch.zeros((), dtype=torch.float64, device=delta.device)
+        terms["force_se"] = torch.zeros((), dtype=torch.float64)
+        terms["n_force_components"] = torch.tensor(0)
+    return terms
+
+
+def _evaluate(model: PotentialModel, graphs: Sequence[LabelledGraph], options: TrainingOptions,
+              with_forces: bool) -> dict[str, float]:
+    """Validation loss and RMSEs (energy eV and eV/atom, forces eV/Å)."""
+    parameter = next(model.parameters())
+    energy_se, per_atom, force_se, components, loss_e, loss_f, n = 0.0, 0.0, 0.0, 0, 0.0, 0.0, 0
+    for batch, targets in iterate_batches(graphs, max(options.batch_size, 64)):
+        batch = batch_to_device(batch, dtype=parameter.dtype, device=parameter.device)
+        targets = targets.to(parameter.device)
+        terms = loss_terms(model, batch, targets, with_forces=with_forces, training=False)
+        size = len(targets.energy)
+        energy_se += float(terms["energy_se"].sum())
+        per_atom += float((terms["energy_se"] / targets.num_atoms**2).sum())
+        loss_e += float(terms["energy"].detach()) * size
+        force_se += float(terms["force_se"])
+        components += int(terms["n_force_components"])
+        n += size
+    loss_f = force_se / components if components else 0.0
+    metrics = {
+        "loss": options.energy_weight * loss_e / n + options.force_weight * loss_f,
+        "energy_rmse": math.sqrt(energy_se / n),
+        "energy_rmse_per_atom": math.sqrt(per_atom / n),
+    }
+    if components:
+        metrics["force_rmse"] = math.sqrt(loss_f)
+    return metrics
+
+
+# ----------------------------------------------------------------------------- one member
+def _save_checkpoint(path: Path, state: dict[str, Any]) -> None:
+    buffer = io.BytesIO()
+    torch.save(state, buffer)
+    atomic_write(path, buffer.getvalue())
+
+
+def train_member(
+    model: PotentialModel,
+    train_graphs: Sequence[LabelledGraph],
+    valid_graphs: Sequence[LabelledGraph],
+    options: TrainingOptions,
+    *,
+    seed: int,
+    workdir: Path | None = None,
+    progress: bool = False,
+    label: str = "member",
+) -> tuple[PotentialModel, dict[str, Any]]:
+    """Train one one-member model in place and return it with its best-validation weights.
+
+    Args:
+        model: One-member model on the training device and dtype; parameters with
+            ``requires_grad=False`` are not trained (and never touched).
+        train_graphs: Training conformations.
+        valid_graphs: Validation conformations (plateau detection, early stopping, best model).
+        options: Optimisation settings.
+        seed: Seed of the shuffling generator.
+        workdir: Checkpoint and ``metrics.jsonl`` folder; an existing checkpoint is resumed.
+        progress: Show a progress bar.
+        label: Name in log messages and the progress bar.
+
+    Returns:
+        The model (best weights loaded) and ``{epochs, best_epoch, best: metrics, stopped}``.
+    """
+    from tqdm import tqdm
+
+    if not train_graphs or not valid_graphs:
+        raise RecipeError(f"{label}: needs training and validation conformations "
+                          f"(got {len(train_graphs)} and {len(valid_graphs)})")
+    trainable = [p for p in model.parameters() if p.requires_grad]
+    if not trainable:
+        raise RecipeError(f"{label}: every parameter is frozen; nothing to train")
+    with_forces = options.force_weight > 0
+    device = next(model.parameters()).device
+    optimizer = torch.optim.AdamW(trainable, lr=options.learning_rate,
+                                  weight_decay=options.weight_decay)
+    scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(
+        optimizer, mode="min", factor=options.lr_factor, patience=options.lr_patience)
+    generator = torch.Generator().manual_seed(seed)
+    state: dict[str, Any] = {"epoch": 0, "best_loss": math.inf, "best_epoch": 0,
+                             "bad_epochs": 0, "best_metrics": {}, "stopped": None,
+                             "best_model": {k: v.clone() for k, v in model.state_dict().items()}}
+    checkpoint = workdir / CHECKPOINT_FILE if workdir is not None else None
+    if checkpoint is not None and checkpoint.is_file():
+        saved = torch.load(checkpoint, map_location=device, weights_only=True)
+        model.load_state_dict(saved["model"])
+        optimizer.load_state_dict(saved["optimizer"])
+        scheduler.load_state_dict(saved["scheduler"])
+        generator.set_state(saved["generator"])
+        state = saved["state"]
+        logger.info("%s: resumed after epoch %d", label, state["epoch"])
+    if workdir is not None:
+        workdir.mkdir(parents=True, exist_ok=True)
+    bar = tqdm(total=options.max_epochs, initial=state["epoch"], desc=label, unit="epoch",
+               file=sys.stderr, disable=not progress, leave=False)
+    while state["stopped"] is None:
+        if state["epoch"] >= options.max_epochs:
+            state["stopped"] = "max_epochs"
+            break
+        start = time.perf_counter()
+        model.train()
+        total, seen = 0.0, 0
+        for batch, targets in iterate_batches(train_graphs, options.batch_size,
+                                              generator=generator):
+            batch = batch_to_device(batch, dtype=trainable[0].dtype, device=device)
+            targets = targets.to(device)
+            terms = loss_terms(model, batch, targets, with_forces=with_forces, training=True)
+            loss = options.energy_weight * terms["energy"] + options.force_weight * terms["forces"]
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            if options.max_grad_norm is not None:
+                torch.nn.utils.clip_grad_norm_(trainable, options.max_grad_norm)
+            optimizer.step()
+            total += float(loss.detach()) * len(targets.energy)
+            seen += len(targets.energy)
+        model.eval()
+        valid = _evaluate(model, valid_graphs, options, with_forces)
+        scheduler.step(valid["loss"])
+        state["epoch"] += 1
+        learning_rate = optimizer.param_groups[0]["lr"]
+        if valid["loss"] < state["best_loss"]:
+            state.update(best_loss=valid["loss"], best_epoch=state["epoch"], bad_epochs=0,
+                         best_metrics=valid,
+                         best_model={k: v.detach().clone() for k, v in model.state_dict().items()})
+        else:
+            state["bad_epochs"] += 1
+        if state["bad_epochs"] >= options.early_stopping_patience:
+            state["stopped"] = "early_stopping"
+        elif learning_rate < options.min_learning_rate * (1 - 1e-9):
+            state["stopped"] = "min_learning_rate"
+        record = {"epoch": state["epoch"], "learning_rate": learning_rate,
+                  "train_loss": total / seen, **{f"valid_{k}": v for k, v in valid.items()},
+                  "seconds": time.perf_counter() - start}
+        if workdir is not None:
+            with open(workdir / METRICS_FILE, "a") as handle:
+                handle.write(json.dumps(record) + "\n")
+            _save_checkpoint(checkpoint, {  # type: ignore[arg-type]
+                "model": model.state_dict(), "optimizer": optimizer.state_dict(),
+                "scheduler": scheduler.state_dict(), "generator": generator.get_state(),
+                "state": state})
+        bar.update(1)
+        bar.set_postfix(loss=f"{valid['loss']:.3g}", lr=f"{learning_rate:.2g}")
+    bar.close()
+    model.load_state_dict(state["best_model"])
+    model.eval()
+    report = {"epochs": state["epoch"], "best_epoch": state["best_epoch"],
+              "best": state["best_metrics"], "stopped": state["stopped"]}
+    logger.info("%s: %s", label, json.dumps(report))
+    return model, report
+
+
+# ----------------------------------------------------------------------------- ensembles
+def _folds(molecules: Sequence[str], options: TrainingOptions) -> list[tuple[set[str], set[str]]]:
+    """(training, validation) molecule sets of each member: k folds, or one random cut."""
+    names = sorted(set(molecules))
+    k = options.ensemble_size
+    if k == 1:
+        fractions = {"train": 1 - options.valid_fraction, "valid": options.valid_fraction}
+        assignment = assign_molecules(names, fractions, seed=options.split_seed)
+        valid = {m for m, s in assignment.items() if s == "valid"}
+        return [(set(names) - valid, valid)]
+    if len(names) < k:
+        raise RecipeError(f"{k} folds need at least {k} molecules, the data have {len(names)}")
+    assignment = assign_molecules(names, {str(f): 1.0 / k for f in range(k)},
+                                  seed=options.split_seed)
+    return [({m for m, s in assignment.items() if s != str(f)},
+             {m for m, s in assignment.items() if s == str(f)}) for f in range(k)]
+
+
+def _resolve_dtype_device(options: TrainingOptions) -> tuple[torch.dtype, torch.device]:
+    dtype = torch.float64 if options.dtype == "float64" else torch.float32
+    if options.device == "auto":
+        return dtype, torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return dtype, torch.device(options.device)
+
+
+def _scratch_member(recipe: TrainingRecipe, seed: int) -> PotentialModel:
+    assert recipe.model is not None
+    model_class, config_class = get_architecture(recipe.model.architecture)
+    try:
+        config = config_class.from_dict({**recipe.model.config, "ensemble_size": 1})
+    except (TypeError, ValueError) as error:
+        raise RecipeError(f"[model.config]: {error}") from None
+    model = model_class(config)
+    model.reset_parameters(torch.Generator().manual_seed(seed))
+    model.zero_output_layer()
+    return model
+
+
+def train(
+    recipe: TrainingRecipe,
+    *,
+    workdir: Path | None = None,
+    progress: bool = False,
+    base_model: PotentialModel | None = None,
+    on_member: Callable[[int, dict[str, Any]], None] | None = None,
+) -> TrainingResult:
+    """Train (``[model]``) or fine-tune (``[finetune]``) the ensemble a recipe describes.
+
+    Args:
+        recipe: The recipe.
+        workdir: Folder for per-member checkpoints and metrics (``member-{m}/``); rerunning with
+            the same folder resumes an interrupted run.
+        progress: Progress bars on stderr.
+        base_model: The base of a fine-tuning recipe, already loaded (default: resolved from
+            ``recipe.finetune.base`` as zoo name or folder).
+        on_member: Called with (member index, report) after each member finishes.
+
+    Returns:
+        The ensemble and a summary for the model card.
+    """
+    options = recipe.training
+    dtype, device = _resolve_dtype_device(options)
+    held_out: list[str] = []
+    if recipe.data.test_molecules is not None:
+        held_out = read_molecule_list(recipe.resolve(recipe.data.test_molecules))
+    dataset = load_training_data(
+        [recipe.resolve(p) for p in recipe.data.train], exclude_molecules=held_out,
+        min_heavy_atoms=recipe.data.min_heavy_atoms, max_heavy_atoms=recipe.data.max_heavy_atoms)
+    base_info: dict[str, Any] | None = None
+    if recipe.finetune is not None:
+        if base_model is None:
+            from ase_mlpot.api import load_artifact_by_name
+
+            base_path = recipe.finetune.base
+            candidate = recipe.resolve(base_path)
+            artifact, base_info = load_artifact_by_name(
+                candidate if candidate.is_dir() else base_path, device="cpu")
+            base_model = artifact.model
+        template = base_model.member(0)
+    else:
+        template = _scratch_member(recipe, options.seed)
+    template = template.to(dtype=dtype, device=device)
+    graphs, skipped = prepare_graphs(dataset, template, with_forces=options.force_weight > 0)
+    for message in skipped:
+        logger.warning("left out: %s", message)
+    if not graphs:
+        raise RecipeError("none of the training conformations fits the model")
+    baseline = None
+    if base_model is not None:
+        base = base_model.to(dtype=dtype, device=device)
+        baseline = network_energies(base, graphs)
+    reference_ev = fit_reference_energies(graphs, template.elements, baseline)
+    factor = _energy_factor(template)
+    reference = {s: v / factor for s, v in reference_ev.items()}  # model units
+    folds = _folds([g.molecule for g in graphs], options)
+    members, reports = [], []
+    frozen: list[str] = []
+    for m, (train_molecules, valid_molecules) in enumerate(folds):
+        if base_model is not None:
+            assert recipe.finetune is not None
+            model = base_model.member(m % base_model.ensemble_size)
+            model.set_reference_energies(reference)
+            freeze = recipe.finetune.freeze
+            patterns = (model.transfer_learning_frozen() if freeze == "default"
+                        else () if freeze == "none" else tuple(freeze))
+            frozen = freeze_parameters(model, patterns)
+        else:
+            model = _scratch_member(recipe, options.seed + m)
+            model.set_reference_energies(reference)
+        model = model.to(dtype=dtype, device=device)
+        member, report = train_member(
+            model,
+            [g for g in graphs if g.molecule in train_molecules],
+            [g for g in graphs if g.molecule in valid_molecules],
+            options, seed=options.seed + m,
+            workdir=None if workdir is None else workdir / f"member-{m}",
+            progress=progress, label=f"{recipe.name} member {m}")
+        report["train_molecules"] = len(train_molecules)
+        report["valid_molecules"] = len(valid_molecules)
+        members.append(member)
+        reports.append(report)
+        if on_member is not None:
+            on_member(m, report)
+    ensemble = type(members[0]).from_members(members, reference_energies=reference)
+    summary = {
+        "recipe": recipe.to_dict(),
+        "level_of_theory": dataset.level_of_theory,
+        "level_version": dataset.level_version,
+        "conformations": len(graphs),
+        "molecules": len({g.molecule for g in graphs}),
+        "force_labelled": sum(g.forces is not None for g in graphs),
+        "held_out_molecules": sorted(held_out),
+        "skipped": skipped,
+        "reference_energies_ev": reference_ev,
+        "frozen_parameters": frozen,
+        "parent": base_info,
+        "members": reports,
+    }
+    return TrainingResult(model=ensemble, summary=summary)

@@ -1,0 +1,221 @@
+"""Training and transfer learning end to end on tiny models and teacher-labelled data.
+
+A random-weight "teacher" labels perturbed G2 molecules, so the labels are learnable exactly by
+a student of the same architecture: training must cut the error well below the best
+reference-energy-only fit, fine-tuning must keep frozen parameters bit-identical, and an
+interrupted run must resume to the same weights.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from click.testing import CliRunner
+
+from ase_mlpot.cli import main
+from ase_mlpot.datasets import write_ani_h5
+from ase_mlpot.io import load_artifact
+from ase_mlpot.testing import tiny_ani_model, tiny_so3krates
+from ase_mlpot.testing.datasets import teacher_dataset
+from ase_mlpot.training import (
+    RecipeError,
+    evaluate_model,
+    fit_reference_energies,
+    freeze_parameters,
+    load_recipe,
+    parse_recipe,
+    train,
+)
+from ase_mlpot.training.data import prepare_graphs
+
+TINY_ANI = {"hidden_layers": {s: [16, 8, 8] for s in "HCNO"}}
+
+
+@pytest.fixture(scope="module")
+def teacher_files(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """A 'DFT' set with forces and a shifted 'CC' set (other teacher, energies only)."""
+    folder = tmp_path_factory.mktemp("teacher")
+    dft_teacher = tiny_ani_model(seed=11, ensemble_size=1, hidden=(16, 8, 8)).double()
+    cc_teacher = tiny_ani_model(seed=11, ensemble_size=1, hidden=(16, 8, 8)).double()
+    with torch.no_grad():  # the "CC" labels: other per-element offsets and a changed layer 2
+        cc_teacher.set_reference_energies({"H": -0.52, "C": -37.85, "N": -54.55, "O": -75.06})
+        for network in cc_teacher.networks.values():
+            network.weights[1].mul_(0.8)
+    paths = {"dft": folder / "dft.h5", "cc": folder / "cc.h5"}
+    write_ani_h5(teacher_dataset(dft_teacher, conformations=6, seed=1), paths["dft"])
+    write_ani_h5(teacher_dataset(cc_teacher, conformations=6, seed=2, with_forces=False,
+                                 level="teacher-cc"), paths["cc"])
+    (folder / "test-molecules.txt").write_text("# held out\nCH3CH2OH\nCH3OCH3\n")
+    paths["test"] = folder / "test-molecules.txt"
+    return paths
+
+
+def _recipe(data: Path, **training: object) -> dict[str, object]:
+    options = {"ensemble_size": 2, "max_epochs": 25, "batch_size": 16, "learning_rate": 1e-2,
+               "force_weight": 1.0, **training}
+    return {"name": "tiny", "model": {"architecture": "ani", "config": TINY_ANI},
+            "data": {"train": [str(data)]}, "training": options}
+
+
+def test_reference_energy_fit_recovers_element_energies() -> None:
+    model = tiny_ani_model(ensemble_size=1)
+    teacher = tiny_ani_model(seed=3, ensemble_size=1).double()
+    graphs, _ = prepare_graphs(teacher_dataset(teacher, conformations=2), model)
+    truth = np.array([-13.1, -1030.2, -1480.5, -2040.7])
+    for graph in graphs:
+        object.__setattr__(graph, "energy", float(graph.counts @ truth))
+    fitted = fit_reference_energies(graphs, model.elements)
+    np.testing.assert_allclose(list(fitted.values()), truth, rtol=0, atol=1e-8)
+
+
+def test_training_learns_teacher_and_beats_reference_fit(teacher_files: dict[str, Path]) -> None:
+    from ase_mlpot.datasets import read_dataset
+
+    result = train(parse_recipe(_recipe(teacher_files["dft"])))
+    model = result.model.double()
+    assert model.ensemble_size == 2
+    dataset = read_dataset(teacher_files["dft"])
+    graphs, _ = prepare_graphs(dataset, model)
+    counts = np.stack([g.counts for g in graphs])
+    energies = np.array([g.energy for g in graphs])
+    molecules = np.array([g.molecule for g in graphs])
+    offsets = np.array(list(fit_reference_energies(graphs, model.elements).values()))
+    # what reference energies alone achieve (the untrained, zero-output network)
+    linear_rmse = np.sqrt(np.mean((energies - counts @ offsets) ** 2))
+    spread = np.concatenate([energies[molecules == m] - energies[molecules == m].mean()
+                             for m in set(molecules)])
+    force_rms = np.sqrt(np.mean(np.concatenate([g.forces.numpy().ravel() for g in graphs])**2))
+    metrics = evaluate_model(model, dataset)
+    assert metrics["energy"]["rmse_ev"] < linear_rmse
+    assert metrics["relative_conformer_energy"]["rmse_ev"] < np.sqrt(np.mean(spread**2)) / 2
+    assert metrics["forces"]["rmse_ev_per_a"] < force_rms / 2
+    assert {"energy_after_element_offset", "ensemble_calibration"} <= set(metrics)
+    for member in result.summary["members"]:
+        assert member["train_molecules"] + member["valid_molecules"] == 18
+        assert member["valid_molecules"] == 9
+
+
+def test_interrupted_training_resumes_to_identical_weights(teacher_files: dict[str, Path],
+                                                           tmp_path: Path) -> None:
+    document = _recipe(teacher_files["dft"], ensemble_size=1, max_epochs=4)
+    straight = train(parse_recipe(document), workdir=tmp_path / "straight").model
+    first = _recipe(teacher_files["dft"], ensemble_size=1, max_epochs=2)
+    train(parse_recipe(first), workdir=tmp_path / "resumed")
+    metrics = (tmp_path / "resumed" / "member-0" / "metrics.jsonl").read_text().splitlines()
+    assert len(metrics) == 2
+    resumed = train(parse_recipe(document), workdir=tmp_path / "resumed").model
+    for key, value in straight.state_dict().items():
+        assert torch.equal(value, resumed.state_dict()[key]), key
+    epochs = [json.loads(line)["epoch"] for line in
+              (tmp_path / "resumed" / "member-0" / "metrics.jsonl").read_text().splitlines()]
+    assert epochs == [1, 2, 3, 4]
+
+
+def test_finetuning_keeps_frozen_layers_bit_identical(teacher_files: dict[str, Path]) -> None:
+    base = train(parse_recipe(_recipe(teacher_files["dft"]))).model
+    base_state = {k: v.clone() for k, v in base.state_dict().items()}
+    document = {"name": "tiny-cc", "data": {"train": [str(teacher_files["cc"])],
+                                            "test_molecules": str(teacher_files["test"])},
+                "finetune": {"base": "unused"},
+                "training": {"ensemble_size": 2, "max_epochs": 15, "batch_size": 16,
+                             "learning_rate": 3e-3, "force_weight": 0.0}}
+    result = train(parse_recipe(document), base_model=base)
+    tuned = result.model
+    frozen = set(result.summary["frozen_parameters"])
+    assert frozen == {f"networks.{s}.{k}.{layer}" for s in "HCNO"
+                      for k in ("weights", "biases") for layer in (0, 2)}
+    for key, value in tuned.state_dict().items():
+        unchanged = torch.equal(value, base_state[key])
+        layer = int(key.rsplit(".", 1)[1])
+        assert unchanged == (layer in (0, 2)), key
+    assert "CH3CH2OH" in result.summary["held_out_molecules"]
+    assert result.summary["force_labelled"] == 0
+    from ase_mlpot.datasets import read_dataset
+
+    cc = read_dataset(teacher_files["cc"])
+    before = evaluate_model(base.double(), cc)["energy"]["rmse_ev"]
+    after = evaluate_model(tuned.double(), cc)["energy"]["rmse_ev"]
+    assert after < before / 3
+
+
+def test_so3krates_trains_and_finetunes_with_its_default_freeze(
+        teacher_files: dict[str, Path]) -> None:
+    teacher = tiny_so3krates(seed=5).double()
+    dataset = teacher_dataset(teacher, conformations=4, seed=3)
+    base = tiny_so3krates(seed=6, ensemble_size=2)
+    graphs, _ = prepare_graphs(dataset, base)
+    from ase_mlpot.training import TrainingOptions, train_member
+
+    member = base.member(1)
+    before = {k: v.clone() for k, v in member.state_dict().items()}
+    fixed = {n for n, p in member.named_parameters() if not p.requires_grad}  # head scale/shift
+    assert fixed == {"members.0.head.scale", "members.0.head.shift"}
+    frozen = freeze_parameters(member, member.transfer_learning_frozen())
+    assert frozen and all(n.startswith(("members.0.embedding", "members.0.layers.0"))
+                          for n in frozen)
+    options = TrainingOptions(ensemble_size=1, max_epochs=3, batch_size=8, force_weight=0.1)
+    trained, report = train_member(member, graphs[::2], graphs[1::2], options, seed=0)
+    assert report["epochs"] == 3
+    for name, value in trained.state_dict().items():
+        assert torch.equal(value, before[name]) == (name in frozen or name in fixed), name
+
+
+def test_recipe_errors_are_named(tmp_path: Path, teacher_files: dict[str, Path]) -> None:
+    with pytest.raises(RecipeError, match="unknown keys"):
+        parse_recipe({**_recipe(teacher_files["dft"]), "training": {"learning_rat": 1e-3}})
+    with pytest.raises(RecipeError, match="exactly one"):
+        parse_recipe({**_recipe(teacher_files["dft"]), "finetune": {"base": "x"}})
+    with pytest.raises(RecipeError, match="lr_factor"):
+        parse_recipe(_recipe(teacher_files["dft"], lr_factor=2.0))
+    model = tiny_ani_model(ensemble_size=1)
+    with pytest.raises(RecipeError, match="matches no parameter"):
+        freeze_parameters(model, ["networks.*.weight.0"])
+    (tmp_path / "bad.toml").write_text("name = 'x'\n[data\n")
+    with pytest.raises(RecipeError, match="bad.toml"):
+        load_recipe(tmp_path / "bad.toml")
+
+
+def test_cli_train_evaluate_finetune(teacher_files: dict[str, Path], tmp_path: Path) -> None:
+    recipe = tmp_path / "recipe.toml"
+    recipe.write_text(
+        'name = "tiny-dft"\ndescription = "tiny test model"\n'
+        '[model]\narchitecture = "ani"\n'
+        '[model.config.hidden_layers]\nH = [16, 8, 8]\nC = [16, 8, 8]\nN = [16, 8, 8]\n'
+        'O = [16, 8, 8]\n'
+        f'[data]\ntrain = ["{teacher_files["dft"]}"]\ntest_molecules = "{teacher_files["test"]}"\n'
+        '[training]\nensemble_size = 2\nmax_epochs = 6\nbatch_size = 16\n')
+    runner = CliRunner()
+    out = tmp_path / "tiny-dft"
+    result = runner.invoke(main, ["train", str(recipe), "-o", str(out), "-q", "--json"])
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["model"] == str(out)
+    artifact = load_artifact(out)
+    assert artifact.model.ensemble_size == 2 and artifact.name == "tiny-dft"
+    summary = json.loads((out / "training.json").read_text())
+    assert summary["held_out_molecules"] == ["CH3CH2OH", "CH3OCH3"]
+    assert not (tmp_path / ".tiny-dft.training").exists()
+    result = runner.invoke(main, ["evaluate", str(out), str(teacher_files["dft"]),
+                                  "--molecules", str(teacher_files["test"]), "--json"])
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.stdout)
+    assert report["molecules"] == 2 and report["conformations"] == 12
+    assert report["isomerization_energy"]["count"] == 1  # ethanol / dimethyl ether
+    result = runner.invoke(main, ["evaluate", str(out), str(teacher_files["dft"])])
+    assert result.exit_code == 0 and "relative conformer energies" in result.output
+    tuned = tmp_path / "tiny-cc"
+    result = runner.invoke(main, ["finetune", str(out), str(teacher_files["cc"]), "-o",
+                                  str(tuned), "--max-epochs", "3", "-q"])
+    assert result.exit_code == 0, result.output
+    summary = json.loads((tuned / "training.json").read_text())
+    assert summary["parent"]["weights_sha256"] == artifact.weights_sha256
+    assert len(summary["frozen_parameters"]) == 16
+    result = runner.invoke(main, ["finetune", str(out), str(teacher_files["cc"]), "-o",
+                                  str(tuned), "--max-epochs", "1"])
+    assert result.exit_code == 1 and "already holds a model" in result.output
+    result = runner.invoke(main, ["finetune", str(out), str(teacher_files["cc"]), "-o",
+                                  str(tmp_path / "other"), "--freeze", "networks.*.nope"])
+    assert result.exit_code == 1 and "matches no parameter" in result.output
