@@ -20,6 +20,7 @@ from typing import Any
 
 import yaml
 
+from ase_mlpot.files import sha256_and_size
 from ase_mlpot.registry import Registry, parse_entry, parse_registry, registry_document
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -48,11 +49,37 @@ def read_card(path: Path) -> tuple[str, dict[str, Any], str]:
     return name, data, body
 
 
+BUNDLED_FILES = ("config.json", "model.safetensors")
+
+
+def bundled_files(package_path: str) -> list[dict[str, Any]]:
+    """Size and sha256 of the files of a bundled artifact, read from the package folder (cards
+    of bundled models leave ``files`` out, so the registry always matches the shipped weights).
+
+    Raises:
+        ValueError: The artifact folder or one of its files is missing.
+    """
+    folder = ROOT / "ase_mlpot" / package_path
+    files = []
+    for name in BUNDLED_FILES:
+        path = folder / name
+        if not path.is_file():
+            raise ValueError(f"bundled model file {path} is missing")
+        digest, size = sha256_and_size(path)
+        files.append({"path": name, "size": size, "sha256": digest})
+    return files
+
+
 def build_registry(cards: Path = CARDS) -> dict[str, Any]:
     """The registry document described by the cards in ``cards``."""
     entries = {}
     for path in sorted(cards.glob("*.md")):
         name, data, _ = read_card(path)
+        bundled = data.get("bundled")
+        if bundled is not None and "files" not in data:
+            if bundled.get("package") != "ase_mlpot":
+                raise ValueError(f"{path}: only ase_mlpot's own weights can be bundled")
+            data["files"] = bundled_files(bundled["path"])
         entries[name] = parse_entry(name, data, source=str(path))
     Registry(entries)  # cross-entry checks: aliases, successors, parents
     return registry_document(entries)

@@ -490,13 +490,17 @@ def train(
         logger.warning("left out: %s", message)
     if not graphs:
         raise RecipeError("none of the training conformations fits the model")
-    baseline = None
-    if base_model is not None:
-        base = base_model.to(dtype=dtype, device=device)
-        baseline = network_energies(base, graphs)
-    reference_ev = fit_reference_energies(graphs, template.elements, baseline)
     factor = _energy_factor(template)
-    reference = {s: v / factor for s, v in reference_ev.items()}  # model units
+    if recipe.finetune is not None and not recipe.finetune.refit_reference_energies:
+        assert base_model is not None
+        reference = base_model.reference_energy_dict()  # model units
+        reference_ev = {s: v * factor for s, v in reference.items()}
+    else:
+        baseline = None
+        if base_model is not None:
+            baseline = network_energies(base_model.to(dtype=dtype, device=device), graphs)
+        reference_ev = fit_reference_energies(graphs, template.elements, baseline)
+        reference = {s: v / factor for s, v in reference_ev.items()}  # model units
     folds = _folds([g.molecule for g in graphs], options)
     members, reports = [], []
     frozen: list[str] = []

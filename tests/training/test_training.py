@@ -175,7 +175,7 @@ def test_recipe_errors_are_named(tmp_path: Path, teacher_files: dict[str, Path])
     with pytest.raises(RecipeError, match="matches no parameter"):
         freeze_parameters(model, ["networks.*.weight.0"])
     (tmp_path / "bad.toml").write_text("name = 'x'\n[data\n")
-    with pytest.raises(RecipeError, match="bad.toml"):
+    with pytest.raises(RecipeError, match=r"bad\.toml"):
         load_recipe(tmp_path / "bad.toml")
 
 
