@@ -70,62 +70,38 @@ def run(job):
         record(job)
 
 
+def submit(name, structure, model, calculation="static", create=None, **options):
+    job = (create or pr.create.job.MLPotJob)(name)
+    job.structure = structure
+    job.input.model = str(model)
+    job.input.device = "cpu"
+    job.input.calculation = calculation
+    if calculation != "static":
+        getattr(job.input, calculation).update(options)
+    run(job)
+
+
 box = ase.build.molecule("CH3OH")
 box.cell = [7.0, 7.5, 8.0]
 box.pbc = True
 box.center()
-
-job = pr.create.job.MLPotJob("static_box")
-job.structure = box
-job.input.model = str(tiny)
-job.input.device = "cpu"
-run(job)
-
-job = pr.mlpot.job.MLPotJob("relax_methanol")  # the toolkit's factory
-job.structure = ase.build.molecule("CH3OH")
-job.input.model = str(ani)
-job.input.device = "cpu"
-job.input.calculation = "relax"
-job.input.relax.update(relax_options)
-run(job)
-
-job = pr.create.job.MLPotJob("relax_box_cell")
-job.structure = box
-job.input.model = str(tiny)
-job.input.device = "cpu"
-job.input.calculation = "relax"
-job.input.relax.update(optimizer="FIRE", fmax=1e-4, steps=5, relax_cell=True)
-run(job)
-
+submit("static_box", box, tiny)
+submit("relax_methanol", ase.build.molecule("CH3OH"), ani, "relax",
+       create=pr.mlpot.job.MLPotJob, **relax_options)  # the toolkit's factory
+submit("relax_box_cell", box, tiny, "relax", optimizer="FIRE", fmax=1e-4, steps=5,
+       relax_cell=True)
 for ensemble in ("nve", "langevin"):
-    job = pr.create.job.MLPotJob(f"md_{ensemble}")
-    job.structure = ase.build.molecule("CH3OH")
-    job.input.model = str(tiny)
-    job.input.device = "cpu"
-    job.input.calculation = "md"
-    job.input.md.update(
-        ensemble=ensemble, temperature_K=300.0, timestep_fs=0.25, steps=md_steps,
-        write_interval=md_interval, friction=0.05, seed=7,
-    )
-    run(job)
-
-job = pr.create.job.MLPotJob("silane")
-job.structure = ase.build.molecule("SiH4")
-job.input.model = str(tiny)
-job.input.device = "cpu"
-run(job)
+    submit(f"md_{ensemble}", ase.build.molecule("CH3OH"), tiny, "md", ensemble=ensemble,
+           temperature_K=300.0, timestep_fs=0.25, steps=md_steps, write_interval=md_interval,
+           friction=0.05, seed=7)
+submit("silane", ase.build.molecule("SiH4"), tiny)
 
 hot = ase.build.molecule("CH4")
 hot.cell = [3.0, 3.0, 3.0]
 hot.pbc = True
 hot.center()
-job = pr.create.job.MLPotJob("md_hot")
-job.structure = hot
-job.input.model = str(tiny)
-job.input.device = "cpu"
-job.input.calculation = "md"
-job.input.md.update(ensemble="nve", temperature_K=10000.0, timestep_fs=1.0, steps=200, seed=0)
-run(job)
+submit("md_hot", hot, tiny, "md", ensemble="nve", temperature_K=10000.0, timestep_fs=1.0,
+       steps=200, seed=0)
 
 job = pr.create.job.MLPotJob("bad_input")
 try:
