@@ -45,7 +45,7 @@ def test_ccx_general_relaxes_and_reports_uncertainty_offline(offline: dict[str, 
     atoms = molecule("CH3CH2OH")
     atoms.rattle(0.05, seed=1)
     atoms.calc = load("ccx-general", device="cpu")
-    assert atoms.calc.parameters["name"] == "ccx-general"
+    assert atoms.calc.parameters["model"] == "ccx-general"
     start = atoms.get_potential_energy()
     assert BFGS(atoms, logfile=None).run(fmax=0.02, steps=300)
     assert atoms.get_potential_energy() < start
@@ -56,7 +56,7 @@ def test_ccx_general_relaxes_and_reports_uncertainty_offline(offline: dict[str, 
 def test_ccx_general_keeps_dft_general_layers_1_and_3(offline: dict[str, str]) -> None:
     """The ANI-1ccx recipe, checked on our own shipped weights as on the published ones."""
     dft, _ = load_artifact_by_name("dft-general")
-    ccx, provenance = load_artifact_by_name("ccx-general")
+    ccx, _ = load_artifact_by_name("ccx-general")
     assert ccx.metadata["model"]["parent"] == "dft-general"
     dft_state, ccx_state = dft.model.state_dict(), ccx.model.state_dict()
     for key, value in ccx_state.items():

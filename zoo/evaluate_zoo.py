@@ -323,6 +323,9 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
                              " (default: ../shared/data beside the checkout)")
     parser.add_argument("-o", "--output", type=Path, default=ROOT / "zoo" / "results",
                         help="folder for <model-name>.json (default: zoo/results)")
+    parser.add_argument("--threads", type=int, default=None,
+                        help="torch intra-op threads (default: torch's choice; 1 avoids"
+                             " oversubscription on a busy machine)")
     parser.add_argument("-v", "--verbose", action="store_true", help="log progress")
     return parser.parse_args(argv)
 
@@ -336,6 +339,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
                         format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    if args.threads is not None:
+        torch.set_num_threads(args.threads)
     args.output.mkdir(parents=True, exist_ok=True)
     for name_or_path in args.models:
         start = time.perf_counter()

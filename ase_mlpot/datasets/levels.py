@@ -21,10 +21,14 @@ Levels:
   with frozen 1s cores (pyscf ``chemcore``), density-fitted RHF (cc-pVXZ-JKFIT) and density-fitted
   MP2 (cc-pVXZ-RI) in the TZ and QZ bases, canonical RHF, MP2 and CCSD(T) in cc-pVDZ (spherical
   basis functions throughout). Every component is stored.
+* ``gfn2-xtb`` (v1) — GFN2-xTB (Bannwarth, Ehlert, Grimme 2019) through tblite, energies and
+  analytic forces in milliseconds: labels for every sampled geometry, used to pre-pretrain
+  networks before the DFT stage (xTB → DFT → CC), never as a training target of a zoo model.
 * ``hf-sto3g`` (v1) — canonical RHF/STO-3G energies and forces: a cheap level for tests and
   demonstrations of the pipeline, not for training.
 
-pyscf is imported only when a calculation runs (extra ``label``). Nothing here touches thread
+pyscf and tblite are imported only when a calculation runs (extra ``label``). Nothing here touches
+thread
 settings; the labelling worker sets ``pyscf.lib.num_threads`` in its own process.
 """
 
@@ -45,6 +49,7 @@ from ase.units import Bohr
 from ase_mlpot.datasets.errors import LabellingError, UnknownLevelError
 
 __all__ = [
+    "GFN2XTB",
     "HFSTO3G",
     "LEVELS",
     "WB97X631GS",
@@ -130,6 +135,12 @@ def program_versions() -> dict[str, str]:
         versions["pyscf"] = pyscf.__version__
         versions["libxc"] = str(getattr(libxc, "__version__", "unknown"))
     except ImportError:  # pragma: no cover - labelling needs the extra
+        pass
+    try:
+        from importlib.metadata import version
+
+        versions["tblite"] = version("tblite")
+    except Exception:  # pragma: no cover - tblite is optional
         pass
     return versions
 
@@ -457,8 +468,52 @@ class CCSDTCBSComposite(LevelOfTheory):
 
 
 #: Level name → class; written out by hand (no registering decorators).
+class GFN2XTB(LevelOfTheory):
+    """GFN2-xTB energy (Hartree) and analytic forces (Hartree/Å) from tblite.
+
+    Args:
+        accuracy: tblite numerical accuracy (lower is tighter; tblite's default 1.0).
+        max_iterations: SCC iterations before the calculation counts as failed.
+    """
+
+    name = "gfn2-xtb"
+    version = 1
+    properties = ("energy", "forces")
+
+    def __init__(self, *, accuracy: float = 1.0, max_iterations: int = 250) -> None:
+        self.accuracy = accuracy
+        self.max_iterations = max_iterations
+
+    def settings(self) -> dict[str, Any]:
+        """Method and numerical settings."""
+        return {"method": "GFN2-xTB", "program": "tblite", "accuracy": self.accuracy,
+                "max_iterations": self.max_iterations, "forces": "analytic"}
+
+    def _calculate(
+        self, geometry: Geometry, timer: _Timer, convergence: dict[str, Any]
+    ) -> tuple[float, np.ndarray | None, dict[str, float]]:
+        from tblite.interface import Calculator
+
+        positions = np.asarray(geometry.positions, dtype=np.float64) / Bohr  # (n_atoms, 3) | Bohr
+        calculator = Calculator("GFN2-xTB", np.asarray(geometry.numbers), positions,
+                                charge=float(geometry.charge),
+                                uhf=int(geometry.multiplicity) - 1)
+        calculator.set("accuracy", self.accuracy)
+        calculator.set("max-iter", self.max_iterations)
+        calculator.set("verbosity", 0)
+        try:
+            result = timer.run("scc", calculator.singlepoint)
+        except RuntimeError as error:  # tblite raises when the SCC does not converge
+            raise LabellingError(f"GFN2-xTB: {error}") from None
+        convergence["scc"] = {"converged": True}
+        energy = float(result.get("energy"))  # Hartree
+        forces = -np.asarray(result.get("gradient"), dtype=np.float64) / Bohr  # (n_atoms, 3)
+        return energy, forces, {"total": energy}
+
+
 LEVELS: dict[str, type[LevelOfTheory]] = {
     WB97X631GS.name: WB97X631GS,
+    GFN2XTB.name: GFN2XTB,
     CCSDTCBSComposite.name: CCSDTCBSComposite,
     HFSTO3G.name: HFSTO3G,
 }
@@ -468,7 +523,8 @@ def get_level(name: str, **options: Any) -> LevelOfTheory:
     """Instantiate a level of theory by name.
 
     Args:
-        name: One of :data:`LEVELS` (``wb97x-631gs``, ``ccsd(t)-cbs-composite``, ``hf-sto3g``);
+        name: One of :data:`LEVELS` (``wb97x-631gs``, ``ccsd(t)-cbs-composite``, ``gfn2-xtb``,
+            ``hf-sto3g``);
             an optional ``@vN`` suffix must match the implemented version.
         **options: Keyword options of the level's constructor.
 

@@ -87,6 +87,13 @@ def _read_reaction_table(readme: Path) -> list[Reaction]:
     return reactions
 
 
+def _read_one(path: Path) -> Atoms:
+    """The (last) structure of a file."""
+    atoms = read(path, index=-1)
+    assert isinstance(atoms, Atoms)
+    return atoms
+
+
 def read_hc7_isol6(folder: Path) -> tuple[dict[str, Atoms], list[Reaction]]:
     """Molecules and reactions of the HC7/11 + ISOL6 (CHNO) benchmark.
 
@@ -103,7 +110,7 @@ def read_hc7_isol6(folder: Path) -> tuple[dict[str, Atoms], list[Reaction]]:
             molecule without a geometry.
     """
     folder = Path(folder)
-    molecules = {path.stem: read(path) for path in sorted(folder.glob("*/*.xyz"))}
+    molecules = {path.stem: _read_one(path) for path in sorted(folder.glob("*/*.xyz"))}
     reactions = _read_reaction_table(folder / "README.md")
     if len(reactions) != HC7_ISOL6_REACTIONS:
         raise ValueError(
