@@ -164,7 +164,36 @@ def test_get_level_names_and_versions() -> None:
     """Levels are looked up by name and optional version; unknown ones raise."""
     assert get_level("wb97x-631gs").tag == "wb97x-631gs@v1"
     assert get_level("ccsd(t)-cbs-composite@v1").properties == ("energy",)
+    assert get_level("gfn2-xtb").tag == "gfn2-xtb@v1"
     with pytest.raises(UnknownLevelError, match="known"):
         get_level("b3lyp")
     with pytest.raises(UnknownLevelError, match="version"):
         get_level("wb97x-631gs@v9")
+
+
+def test_gfn2_xtb_matches_tblite_ase_and_finite_differences() -> None:
+    """The xTB level returns tblite's energy and forces (Hartree, Hartree/Å), and the forces are
+    −∂E/∂r (central differences)."""
+    pytest.importorskip("tblite")
+    from tblite.ase import TBLite
+
+    from ase_mlpot.datasets.levels import GFN2XTB
+
+    atoms = molecule("CH3CH2OH")
+    atoms.rattle(0.05, seed=2)
+    level = GFN2XTB(accuracy=0.01)
+    result = level.compute(Geometry(atoms.numbers, atoms.positions))
+    assert result.ok and result.settings["method"] == "GFN2-xTB"
+    atoms.calc = TBLite(method="GFN2-xTB", accuracy=0.01, verbosity=0)
+    hartree = atoms.get_potential_energy() / result.energy
+    assert hartree == pytest.approx(27.211386, rel=1e-6)
+    np.testing.assert_allclose(result.forces * hartree, atoms.get_forces(), atol=1e-8)
+    step = 1e-4
+    for atom, axis in ((0, 0), (3, 2), (8, 1)):
+        energies = []
+        for sign in (1, -1):
+            displaced = atoms.positions.copy()
+            displaced[atom, axis] += sign * step
+            energies.append(level.compute(Geometry(atoms.numbers, displaced)).energy)
+        numeric = -(energies[0] - energies[1]) / (2 * step)
+        assert result.forces[atom, axis] == pytest.approx(numeric, abs=2e-6)
