@@ -11,8 +11,9 @@ Each stage runs ``mlpot-zoo train`` on its recipe in ``zoo/recipes`` with a kept
 ``zoo/work/<name>-work``: rerunning after an interruption resumes every member where it stopped.
 Usage (repository root)::
 
-    python zoo/train_zoo.py                  # everything
+    python zoo/train_zoo.py                  # the ANI family, every stage
     python zoo/train_zoo.py --from ccx-general
+    python zoo/train_zoo.py --family so3krates
 """
 
 from __future__ import annotations
@@ -27,14 +28,17 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 ZOO = ROOT / "zoo"
 WORK = ZOO / "work"
-STAGES = (
-    ("xtb-pretrain", WORK / "xtb-pretrain"),
-    ("dft-general", ROOT / "ase_mlpot" / "weights" / "dft-general"),
-    ("ccx-general", ROOT / "ase_mlpot" / "weights" / "ccx-general"),
-    ("cc-only", WORK / "cc-only"),
-)
-EVALUATED = ("dft-general", "ccx-general", "cc-only")
-BUNDLED = ("dft-general", "ccx-general")
+WEIGHTS = ROOT / "ase_mlpot" / "weights"
+#: (recipe name, output folder) per stage and family; the bundled models go to WEIGHTS.
+FAMILIES = {
+    family: (
+        (f"{prefix}xtb-pretrain", WORK / f"{prefix}xtb-pretrain"),
+        (f"{prefix}dft-general", WEIGHTS / f"{prefix}dft-general"),
+        (f"{prefix}ccx-general", WEIGHTS / f"{prefix}ccx-general"),
+        (f"{prefix}cc-only", WORK / f"{prefix}cc-only"),
+    )
+    for family, prefix in (("ani", ""), ("so3krates", "so3krates-"))
+}
 
 logger = logging.getLogger("train_zoo")
 
@@ -48,26 +52,30 @@ def run(*command: str | Path) -> None:
 def main(argv: list[str] | None = None) -> int:
     """Command-line entry point."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--from", dest="start", choices=[name for name, _ in STAGES],
-                        default=STAGES[0][0], help="first stage to (re)train")
+    parser.add_argument("--family", choices=sorted(FAMILIES), default="ani")
+    parser.add_argument("--from", dest="start", default="xtb-pretrain",
+                        choices=["xtb-pretrain", "dft-general", "ccx-general", "cc-only"],
+                        help="first stage to (re)train")
     parser.add_argument("--shared", type=Path, default=ROOT.parent / "shared" / "data",
                         help="benchmark data for zoo/evaluate_zoo.py")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     python = sys.executable
-    if not (ZOO / "data" / "labels-gfn2-xtb.jsonl").is_file() or args.start == "xtb-pretrain":
+    stages = FAMILIES[args.family]
+    first = [name for name, _ in stages].index(
+        args.start if args.family == "ani" else f"so3krates-{args.start}")
+    if not (ZOO / "data" / "labels-gfn2-xtb.jsonl").is_file() or first == 0:
         run(python, ZOO / "label_corpus.py", "label", "--level", "xtb")
-    names = [name for name, _ in STAGES]
-    for name, output in STAGES[names.index(args.start):]:
+    for name, output in stages[first:]:
         run(Path(python).parent / "mlpot-zoo", "train", ZOO / "recipes" / f"{name}.toml", "-o",
             output, "--workdir", WORK / f"{name}-work", "--force", "-q")
     # a new model invalidates its old work folders' checkpoints for the next run
-    for name, _ in STAGES[names.index(args.start):]:
+    for name, _ in stages[first:]:
         shutil.rmtree(WORK / f"{name}-work", ignore_errors=True)
-    models = [str(output) for name, output in STAGES if name in EVALUATED]
-    run(python, ZOO / "evaluate_zoo.py", *models, "--shared", args.shared, "-o",
+    evaluated = [str(output) for _, output in stages[1:]]
+    run(python, ZOO / "evaluate_zoo.py", *evaluated, "--shared", args.shared, "-o",
         ZOO / "results", "--threads", "1")
-    run(python, ZOO / "write_zoo_cards.py", *BUNDLED)
+    run(python, ZOO / "write_zoo_cards.py", *(name for name, _ in stages[1:3]))
     run(python, ZOO / "make_registry.py")
     return 0
 

@@ -71,24 +71,28 @@ def metrics_from_results(results: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def front_matter(name: str, training: dict[str, Any], metrics: dict[str, Any]) -> dict[str, Any]:
-    """The registry entry of a bundled zoo model."""
+def front_matter(name: str, training: dict[str, Any], config: dict[str, Any],
+                 metrics: dict[str, Any]) -> dict[str, Any]:
+    """The registry entry of a bundled zoo model (``config``: its artifact ``config.json``)."""
     recipe = training["recipe"]
     parent = (training.get("parent") or {}).get("name")
     level = LEVELS.get(training["level_of_theory"], training["level_of_theory"])
-    level_of_theory = ({"pretraining": LEVELS["wb97x-631gs"], "fine_tuning": level} if parent
-                       else {"pretraining": level})
+    fine_tuned_from_dft = parent is not None and training["level_of_theory"] != "wb97x-631gs"
+    level_of_theory = ({"pretraining": LEVELS["wb97x-631gs"], "fine_tuning": level}
+                       if fine_tuned_from_dft else {"pretraining": level})
+    if parent is not None and not (CARDS / f"{parent}.md").is_file():
+        parent = None  # an unpublished intermediate (xtb-pretrain): named in the card body
     return {
         "name": name,
         "version": "0.1",
         "description": recipe["description"],
         "aliases": [],
-        "architecture": "ani",
+        "architecture": config["architecture"],
         "format": "artifact",
         "third_party": False,
-        "elements": ["H", "C", "N", "O"],
+        "elements": config["elements"],
         "level_of_theory": level_of_theory,
-        "units": {"energy": "Hartree", "length": "Angstrom"},
+        "units": config["units"],
         "training_data": (f"{training['conformations']} conformations of"
                           f" {training['molecules']} CHNO molecules of the ase_mlpot corpus"
                           f" (zoo/data), {training['level_of_theory']};"
@@ -125,9 +129,10 @@ def body(name: str, training: dict[str, Any], results: dict[str, Any] | None) ->
              f"- ensemble: {len(training['members'])} members on"
              f" {len(training['members'])} folds by molecule"]
     if training.get("parent"):
+        frozen = ", ".join(f"`{p}`" for p in training["frozen_parameters"]) or "nothing"
         lines.append(f"- fine-tuned from `{training['parent']['name']}` (weights sha256"
                      f" `{training['parent']['weights_sha256'][:16]}…`), member k from member k;"
-                     " frozen: hidden layers 1 and 3 of every element network (ANI-1ccx recipe)")
+                     f" frozen (bit-identical to the parent): {frozen}")
     for index, member in enumerate(training["members"]):
         best = member["best"]
         forces = (f", forces RMSE {best['force_rmse']:.3f} eV/Å" if "force_rmse" in best else "")
@@ -147,10 +152,11 @@ def body(name: str, training: dict[str, Any], results: dict[str, Any] | None) ->
 def write_card(name: str) -> Path:
     """Write ``zoo/cards/<name>.md``."""
     training = json.loads((WEIGHTS / name / "training.json").read_text())
+    config = json.loads((WEIGHTS / name / "config.json").read_text())
     result_path = RESULTS / f"{name}.json"
     results = json.loads(result_path.read_text()) if result_path.is_file() else None
     metrics = metrics_from_results(results) if results else {}
-    front = yaml.safe_dump(front_matter(name, training, metrics), sort_keys=False,
+    front = yaml.safe_dump(front_matter(name, training, config, metrics), sort_keys=False,
                            allow_unicode=True, width=100)
     path = CARDS / f"{name}.md"
     path.write_text(f"---\n{front}---\n{body(name, training, results)}", encoding="utf-8")
