@@ -62,7 +62,7 @@ def random_molecules(
     min_heavy: int = 1,
     max_heavy: int = 7,
     elements: tuple[str, ...] = ("C", "N", "O"),
-    element_weights: tuple[float, ...] = (0.6, 0.2, 0.2),
+    element_weights: tuple[float, ...] = (0.7, 0.15, 0.15),
     ring_probability: float = 0.3,
     max_ring_size: int = 6,
     min_ring_size: int = 3,
@@ -91,8 +91,9 @@ def random_molecules(
     if any atom has a formal charge or radical electrons, if it has more than one O–O bond (so
     no O–O–O chain either), an O–O bond in a ring, an N–N–N chain (any bond orders), an atom in
     two or more rings of three or four atoms (fused, bridged or spiro small rings: bicyclobutane,
-    bicyclo[1.1.1]pentane, spiropentane), or if RDKit ETKDG (v3, fixed seed) cannot embed it in
-    3D with explicit hydrogens.
+    bicyclo[1.1.1]pentane, spiropentane), an unsaturated three-membered ring with a heteroatom
+    (oxirenes, azirines, antiaromatic or explosive), or if RDKit ETKDG (v3, fixed seed) cannot
+    embed it in 3D with explicit hydrogens.
 
     Duplicates (by RDKit canonical SMILES) and members of ``exclude`` (compared after
     canonicalisation) are skipped. Drawing stops when ``n`` molecules are found; after
@@ -311,7 +312,15 @@ def _acceptable(mol: Any) -> bool:
     for atom in mol.GetAtoms():
         if atom.GetSymbol() == "N" and sum(n.GetSymbol() == "N" for n in atom.GetNeighbors()) > 1:
             return False
-    small_rings = [set(r) for r in mol.GetRingInfo().AtomRings() if len(r) <= 4]
+    ring_info = mol.GetRingInfo()
+    for ring_atoms, ring_bonds in zip(ring_info.AtomRings(), ring_info.BondRings(), strict=True):
+        if len(ring_atoms) != 3:
+            continue
+        hetero = any(mol.GetAtomWithIdx(i).GetSymbol() != "C" for i in ring_atoms)
+        unsaturated = any(mol.GetBondWithIdx(i).GetBondTypeAsDouble() > 1 for i in ring_bonds)
+        if hetero and unsaturated:
+            return False
+    small_rings = [set(r) for r in ring_info.AtomRings() if len(r) <= 4]
     return all(
         sum(a.GetIdx() in r for r in small_rings) < 2 for a in mol.GetAtoms()
     )
