@@ -145,6 +145,7 @@ def info(name: str, as_json: bool) -> None:
         _emit_json(status.to_dict())
         return
     entry = status.entry
+    unresolved = "- (ships with the package)" if entry.bundled else "(resolved at first download)"
     lines = [
         f"name:            {entry.name} (version {entry.version})",
         f"description:     {entry.description}",
@@ -159,8 +160,9 @@ def info(name: str, as_json: bool) -> None:
           for c in entry.citations),
         f"repository:      {entry.hub.repo_id if entry.hub else '-'}",
         f"pinning:         {status.pinning}",
-        f"revision:        {status.revision or '(resolved at first download)'}",
+        f"revision:        {status.revision or unresolved}",
         f"cached:          {'yes' if status.cached else 'no'}",
+        *(f"metric:          {key} = {value}" for key, value in entry.metrics.items()),
     ]
     if entry.deprecated:
         lines.append(f"DEPRECATED:      use {entry.successor}")
