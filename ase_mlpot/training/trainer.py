@@ -283,6 +283,21 @@ def _evaluate(model: PotentialModel, graphs: Sequence[LabelledGraph], options: T
 
 
 # ----------------------------------------------------------------------------- one member
+def _run_fingerprint(options: TrainingOptions, train_graphs: Sequence[LabelledGraph],
+                     valid_graphs: Sequence[LabelledGraph], seed: int) -> str:
+    """What a checkpoint must match to be resumed: every option but ``max_epochs`` (raising it
+    continues a finished run), the seed, and the training and validation conformations."""
+    import hashlib
+
+    settings = {k: v for k, v in dataclasses.asdict(options).items() if k != "max_epochs"}
+    digest = hashlib.sha256(json.dumps([settings, seed], sort_keys=True).encode())
+    for graphs in (train_graphs, valid_graphs):
+        for graph in graphs:
+            digest.update(f"{graph.molecule}:{graph.energy!r};".encode())
+        digest.update(b"|")
+    return digest.hexdigest()
+
+
 def _save_checkpoint(path: Path, state: dict[str, Any]) -> None:
     buffer = io.BytesIO()
     torch.save(state, buffer)
@@ -335,8 +350,13 @@ def train_member(
                              "bad_epochs": 0, "best_metrics": {}, "stopped": None,
                              "best_model": {k: v.clone() for k, v in model.state_dict().items()}}
     checkpoint = workdir / CHECKPOINT_FILE if workdir is not None else None
+    fingerprint = _run_fingerprint(options, train_graphs, valid_graphs, seed)
     if checkpoint is not None and checkpoint.is_file():
         saved = torch.load(checkpoint, map_location=device, weights_only=True)
+        if saved.get("fingerprint") != fingerprint:
+            raise RecipeError(
+                f"{checkpoint} was written by a run with other options or data; delete it (or"
+                " choose another work folder) to start afresh")
         model.load_state_dict(saved["model"])
         optimizer.load_state_dict(saved["optimizer"])
         scheduler.load_state_dict(saved["scheduler"])
@@ -391,7 +411,7 @@ def train_member(
             _save_checkpoint(checkpoint, {  # type: ignore[arg-type]
                 "model": model.state_dict(), "optimizer": optimizer.state_dict(),
                 "scheduler": scheduler.state_dict(), "generator": generator.get_state(),
-                "state": state})
+                "state": state, "fingerprint": fingerprint})
         bar.update(1)
         bar.set_postfix(loss=f"{valid['loss']:.3g}", lr=f"{learning_rate:.2g}")
     bar.close()

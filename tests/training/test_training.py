@@ -113,6 +113,9 @@ def test_interrupted_training_resumes_to_identical_weights(teacher_files: dict[s
     epochs = [json.loads(line)["epoch"] for line in
               (tmp_path / "resumed" / "member-0" / "metrics.jsonl").read_text().splitlines()]
     assert epochs == [1, 2, 3, 4]
+    changed = _recipe(teacher_files["dft"], ensemble_size=1, max_epochs=4, learning_rate=1e-3)
+    with pytest.raises(RecipeError, match="other options or data"):
+        train(parse_recipe(changed), workdir=tmp_path / "resumed")
 
 
 def test_finetuning_keeps_frozen_layers_bit_identical(teacher_files: dict[str, Path]) -> None:
