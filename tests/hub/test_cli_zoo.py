@@ -36,7 +36,9 @@ def test_list_info_download_verify_remove(hub: HubEnv, tiny_artifact: Path) -> N
     assert {"ani-1ccx", "ani-1x", "ani-2x", "tiny"} <= set(rows)
     assert rows["ani-1ccx"]["pinning"] == "unpinned" and rows["ani-1ccx"]["license"] == "MIT"
     assert rows["tiny"]["cached"] is False
-    assert run_json("list", "--cached") == []
+    bundled = {row["name"] for row in run_json("list") if row["pinning"] == "bundled"}
+    assert bundled == {"dft-general", "ccx-general"}  # shipped inside the package
+    assert {row["name"] for row in run_json("list", "--cached")} == bundled
 
     plan = run_json("download", "tiny", "--dry-run")
     assert {f["path"] for f in plan["files"]} == set(files)
@@ -48,7 +50,7 @@ def test_list_info_download_verify_remove(hub: HubEnv, tiny_artifact: Path) -> N
     assert done["weights_sha256"] == sha256_bytes(files["model.safetensors"])
     plain = run("download", "tiny")
     assert plain.exit_code == 0 and plain.stdout.strip() == done["path"]
-    assert [row["name"] for row in run_json("list", "--cached")] == ["tiny"]
+    assert {row["name"] for row in run_json("list", "--cached")} == bundled | {"tiny"}
 
     card = run_json("info", "tiny")
     assert card["revision"] == commit and card["cached"] is True
