@@ -21,14 +21,17 @@ resumes where it stopped and ends with the same model as an uninterrupted one.
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import fnmatch
+import hashlib
 import io
 import json
 import logging
 import math
 import sys
 import time
+import zlib
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -91,7 +94,18 @@ def read_molecule_list(path: Path) -> list[str]:
     return names
 
 
-def _concatenate(first: ConformerGroup, second: ConformerGroup) -> ConformerGroup:
+def _concatenate(first: ConformerGroup, second: ConformerGroup, name: str) -> ConformerGroup:
+    """Stack two groups of one formula (same atom order required; forces kept only if both
+    have them, with a warning otherwise).
+
+    Raises:
+        RecipeError: The groups list their atoms in different orders.
+    """
+    if not np.array_equal(first.atomic_numbers, second.atomic_numbers):
+        raise RecipeError(f"group {name}: the training files list its atoms in different orders")
+    if (first.forces is None) != (second.forces is None):
+        logger.warning("group %s: forces missing in one training file; dropped for all", name)
+
     def join(a: np.ndarray | None, b: np.ndarray | None) -> np.ndarray | None:
         return None if a is None or b is None else np.concatenate([a, b])
 
@@ -124,6 +138,7 @@ def load_training_data(
         RecipeError: Files at different levels of theory, or no data left.
     """
     excluded = set(exclude_molecules)
+    seen: set[str] = set()
     joined = ConformerDataset(groups={})
     for index, path in enumerate(paths):
         dataset = read_dataset_file(path)
@@ -139,14 +154,22 @@ def load_training_data(
                 continue
             molecules = group.molecule if group.molecule is not None else np.full(len(group), name)
             group = dataclasses.replace(group, molecule=np.asarray(molecules, dtype=str))
+            seen.update(group.molecule.tolist())
             keep = np.array([m not in excluded for m in group.molecule])  # (n_conf,)
             if not keep.any():
                 continue
             group = group.select(keep)
-            joined.groups[name] = (_concatenate(joined.groups[name], group)
+            joined.groups[name] = (_concatenate(joined.groups[name], group, name)
                                    if name in joined.groups else group)
     if not joined.groups:
         raise RecipeError(f"no training conformations left in {[str(p) for p in paths]}")
+    missing = sorted(excluded - seen)
+    if excluded and len(missing) == len(excluded):
+        raise RecipeError(f"none of the {len(excluded)} held-out molecules occurs in the data"
+                          " (molecule names must match the data's molecule field; files without"
+                          " one name molecules by formula)")
+    for name in missing:
+        logger.warning("held-out molecule %r does not occur in the training data", name)
     return joined
 
 
@@ -173,7 +196,7 @@ def network_energies(model: PotentialModel, graphs: Sequence[LabelledGraph],
 
 def fit_reference_energies(
     graphs: Sequence[LabelledGraph], elements: Sequence[str],
-    baseline: np.ndarray | None = None,
+    baseline: np.ndarray | None = None, fallback: dict[str, float] | None = None,
 ) -> dict[str, float]:
     """Least-squares per-element energies: E_g − baseline_g ≈ Σ_Z n_{gZ} e_Z (eV).
 
@@ -181,9 +204,12 @@ def fit_reference_energies(
         graphs: Training conformations.
         elements: Element symbols in the model's species order.
         baseline: Energies to subtract first (eV, ``(n,)``), e.g. a base model's network part.
+        fallback: e_Z (eV) kept for elements absent from ``graphs`` (e.g. the base model's when
+            fine-tuning on data with fewer elements); absent and without fallback: 0, with a
+            warning (the model cannot describe that element).
 
     Returns:
-        e_Z in eV for every element (0 for elements absent from ``graphs``).
+        e_Z in eV for every element.
     """
     counts = np.stack([g.counts for g in graphs])  # (n, n_elements)
     targets = np.array([g.energy for g in graphs])  # (n,) | eV
@@ -192,7 +218,14 @@ def fit_reference_energies(
     present = counts.sum(axis=0) > 0  # (n_elements,)
     solution = np.zeros(len(elements))
     solution[present] = np.linalg.lstsq(counts[:, present], targets, rcond=None)[0]
-    return {symbol: float(value) for symbol, value in zip(elements, solution, strict=True)}
+    fitted = {symbol: float(value) for symbol, value in zip(elements, solution, strict=True)}
+    for symbol, is_present in zip(elements, present, strict=True):
+        if not is_present:
+            if fallback is not None and symbol in fallback:
+                fitted[symbol] = float(fallback[symbol])
+            else:
+                logger.warning("element %s does not occur in the training data", symbol)
+    return fitted
 
 
 def freeze_parameters(model: PotentialModel, patterns: Sequence[str]) -> list[str]:
@@ -284,13 +317,19 @@ def _evaluate(model: PotentialModel, graphs: Sequence[LabelledGraph], options: T
 
 # ----------------------------------------------------------------------------- one member
 def _run_fingerprint(options: TrainingOptions, train_graphs: Sequence[LabelledGraph],
-                     valid_graphs: Sequence[LabelledGraph], seed: int) -> str:
+                     valid_graphs: Sequence[LabelledGraph], seed: int,
+                     model: PotentialModel, context: str) -> str:
     """What a checkpoint must match to be resumed: every option but ``max_epochs`` (raising it
-    continues a finished run), the seed, and the training and validation conformations."""
-    import hashlib
-
+    continues a finished run), the seed, the starting weights, which parameters train, the
+    reference energies, the training and validation conformations, and ``context`` (the
+    caller's description of the run, e.g. the recipe)."""
     settings = {k: v for k, v in dataclasses.asdict(options).items() if k != "max_epochs"}
-    digest = hashlib.sha256(json.dumps([settings, seed], sort_keys=True).encode())
+    trainable = [name for name, p in model.named_parameters() if p.requires_grad]
+    digest = hashlib.sha256(json.dumps(
+        [settings, seed, trainable, model.reference_energy_dict(), context],
+        sort_keys=True, default=str).encode())
+    for value in model.state_dict().values():
+        digest.update(value.detach().cpu().contiguous().numpy().tobytes())
     for graphs in (train_graphs, valid_graphs):
         for graph in graphs:
             digest.update(f"{graph.molecule}:{graph.energy!r};".encode())
@@ -314,8 +353,12 @@ def train_member(
     workdir: Path | None = None,
     progress: bool = False,
     label: str = "member",
+    context: str = "",
 ) -> tuple[PotentialModel, dict[str, Any]]:
     """Train one one-member model in place and return it with its best-validation weights.
+
+    The starting model is validated first and competes for "best" (a fine-tuning run that only
+    degrades returns the refitted base unchanged).
 
     Args:
         model: One-member model on the training device and dtype; parameters with
@@ -324,12 +367,19 @@ def train_member(
         valid_graphs: Validation conformations (plateau detection, early stopping, best model).
         options: Optimisation settings.
         seed: Seed of the shuffling generator.
-        workdir: Checkpoint and ``metrics.jsonl`` folder; an existing checkpoint is resumed.
+        workdir: Checkpoint and ``metrics.jsonl`` folder; an existing checkpoint of the same run
+            is resumed, one of another run is an error.
         progress: Show a progress bar.
         label: Name in log messages and the progress bar.
+        context: Description of the run folded into the checkpoint fingerprint (e.g. the recipe).
 
     Returns:
-        The model (best weights loaded) and ``{epochs, best_epoch, best: metrics, stopped}``.
+        The model (best weights loaded) and ``{epochs, best_epoch, best, stopped, history}``
+        (``history``: one record per epoch, epoch 0 the starting model).
+
+    Raises:
+        RecipeError: No training or validation data, nothing trainable, or a checkpoint of
+            another run in ``workdir``.
     """
     from tqdm import tqdm
 
@@ -344,15 +394,13 @@ def train_member(
     optimizer = torch.optim.AdamW(trainable, lr=options.learning_rate,
                                   weight_decay=options.weight_decay)
     scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(
-        optimizer, mode="min", factor=options.lr_factor, patience=options.lr_patience)
+        optimizer, mode="min", factor=options.lr_factor, patience=options.lr_patience,
+        threshold=0.0)
     generator = torch.Generator().manual_seed(seed)
-    state: dict[str, Any] = {"epoch": 0, "best_loss": math.inf, "best_epoch": 0,
-                             "bad_epochs": 0, "best_metrics": {}, "stopped": None,
-                             "best_model": {k: v.clone() for k, v in model.state_dict().items()}}
     checkpoint = workdir / CHECKPOINT_FILE if workdir is not None else None
-    fingerprint = _run_fingerprint(options, train_graphs, valid_graphs, seed)
+    fingerprint = _run_fingerprint(options, train_graphs, valid_graphs, seed, model, context)
     if checkpoint is not None and checkpoint.is_file():
-        saved = torch.load(checkpoint, map_location=device, weights_only=True)
+        saved = torch.load(checkpoint, map_location="cpu", weights_only=True)
         if saved.get("fingerprint") != fingerprint:
             raise RecipeError(
                 f"{checkpoint} was written by a run with other options or data; delete it (or"
@@ -363,6 +411,13 @@ def train_member(
         generator.set_state(saved["generator"])
         state = saved["state"]
         logger.info("%s: resumed after epoch %d", label, state["epoch"])
+    else:
+        model.eval()
+        start = _evaluate(model, valid_graphs, options, with_forces)
+        state = {"epoch": 0, "best_loss": start["loss"], "best_epoch": 0, "bad_epochs": 0,
+                 "best_metrics": start, "stopped": None,
+                 "best_model": {k: v.detach().clone() for k, v in model.state_dict().items()},
+                 "history": [{"epoch": 0, **{f"valid_{k}": v for k, v in start.items()}}]}
     if workdir is not None:
         workdir.mkdir(parents=True, exist_ok=True)
     bar = tqdm(total=options.max_epochs, initial=state["epoch"], desc=label, unit="epoch",
@@ -371,7 +426,7 @@ def train_member(
         if state["epoch"] >= options.max_epochs:
             state["stopped"] = "max_epochs"
             break
-        start = time.perf_counter()
+        started = time.perf_counter()
         model.train()
         total, seen = 0.0, 0
         for batch, targets in iterate_batches(train_graphs, options.batch_size,
@@ -402,43 +457,71 @@ def train_member(
             state["stopped"] = "early_stopping"
         elif learning_rate < options.min_learning_rate * (1 - 1e-9):
             state["stopped"] = "min_learning_rate"
-        record = {"epoch": state["epoch"], "learning_rate": learning_rate,
-                  "train_loss": total / seen, **{f"valid_{k}": v for k, v in valid.items()},
-                  "seconds": time.perf_counter() - start}
-        if workdir is not None:
-            with open(workdir / METRICS_FILE, "a") as handle:
-                handle.write(json.dumps(record) + "\n")
-            _save_checkpoint(checkpoint, {  # type: ignore[arg-type]
+        state["history"].append({
+            "epoch": state["epoch"], "learning_rate": learning_rate, "train_loss": total / seen,
+            **{f"valid_{k}": v for k, v in valid.items()},
+            "seconds": time.perf_counter() - started})
+        if checkpoint is not None:
+            _save_checkpoint(checkpoint, {
                 "model": model.state_dict(), "optimizer": optimizer.state_dict(),
                 "scheduler": scheduler.state_dict(), "generator": generator.get_state(),
                 "state": state, "fingerprint": fingerprint})
+            atomic_write(checkpoint.parent / METRICS_FILE, "".join(
+                json.dumps(record) + "\n" for record in state["history"]).encode())
         bar.update(1)
         bar.set_postfix(loss=f"{valid['loss']:.3g}", lr=f"{learning_rate:.2g}")
     bar.close()
     model.load_state_dict(state["best_model"])
     model.eval()
     report = {"epochs": state["epoch"], "best_epoch": state["best_epoch"],
-              "best": state["best_metrics"], "stopped": state["stopped"]}
-    logger.info("%s: %s", label, json.dumps(report))
+              "best": state["best_metrics"], "stopped": state["stopped"],
+              "history": state["history"]}
+    logger.info("%s: %s", label, json.dumps({k: v for k, v in report.items() if k != "history"}))
     return model, report
 
 
 # ----------------------------------------------------------------------------- ensembles
+def molecule_fold(molecule: str, k: int, seed: int) -> int:
+    """Fold ``0 … k−1`` of a molecule, a function of its name and the seed only: the same
+    molecule lands in the same fold at every stage of a transfer-learning chain (as ANI-1ccx kept
+    ANI-1x's folds), whatever other molecules the stage's data hold."""
+    return zlib.crc32(f"{seed}:{molecule}".encode()) % k
+
+
 def _folds(molecules: Sequence[str], options: TrainingOptions) -> list[tuple[set[str], set[str]]]:
-    """(training, validation) molecule sets of each member: k folds, or one random cut."""
+    """(training, validation) molecule sets of each member: k folds by molecule, or (k = 1)
+    ``valid_fraction`` of the molecules for validation.
+
+    Raises:
+        RecipeError: A fold without molecules, or no molecule left to train on.
+    """
     names = sorted(set(molecules))
     k = options.ensemble_size
     if k == 1:
         fractions = {"train": 1 - options.valid_fraction, "valid": options.valid_fraction}
         assignment = assign_molecules(names, fractions, seed=options.split_seed)
         valid = {m for m, s in assignment.items() if s == "valid"}
-        return [(set(names) - valid, valid)]
-    if len(names) < k:
-        raise RecipeError(f"{k} folds need at least {k} molecules, the data have {len(names)}")
-    assignment = assign_molecules(names, {str(f): 1.0 / k for f in range(k)},
-                                  seed=options.split_seed)
-    return [({m for m, s in assignment.items() if s != str(f)},
-             {m for m, s in assignment.items() if s == str(f)}) for f in range(k)]
+        folds = [(set(names) - valid, valid)]
+    else:
+        fold_of = {m: molecule_fold(m, k, options.split_seed) for m in names}
+        folds = [({m for m in names if fold_of[m] != f}, {m for m in names if fold_of[m] == f})
+                 for f in range(k)]
+    for index, (train, valid) in enumerate(folds):
+        if not train or not valid:
+            raise RecipeError(
+                f"fold {index} of {k} has {len(train)} training and {len(valid)} validation"
+                f" molecules ({len(names)} molecules in all): use fewer members or more data")
+    return folds
+
+
+def _data_digest(graphs: Sequence[LabelledGraph]) -> str:
+    """sha256 over (molecule, energy, positions) of the training conformations, in order: the
+    label stores grow, and this pins which snapshot a model was trained on."""
+    digest = hashlib.sha256()
+    for graph in graphs:
+        digest.update(f"{graph.molecule}:{graph.energy!r};".encode())
+        digest.update(graph.graph["positions"].numpy().tobytes())
+    return digest.hexdigest()
 
 
 def _resolve_dtype_device(options: TrainingOptions) -> tuple[torch.dtype, torch.device]:
@@ -506,8 +589,9 @@ def train(
         template = _scratch_member(recipe, options.seed)
     template = template.to(dtype=dtype, device=device)
     graphs, skipped = prepare_graphs(dataset, template, with_forces=options.force_weight > 0)
-    for message in skipped:
-        logger.warning("left out: %s", message)
+    if skipped:
+        logger.warning("left out %d conformations the model cannot take, e.g. %s",
+                       len(skipped), skipped[0])
     if not graphs:
         raise RecipeError("none of the training conformations fits the model")
     factor = _energy_factor(template)
@@ -516,12 +600,17 @@ def train(
         reference = base_model.reference_energy_dict()  # model units
         reference_ev = {s: v * factor for s, v in reference.items()}
     else:
-        baseline = None
+        baseline, fallback = None, None
         if base_model is not None:
-            baseline = network_energies(base_model.to(dtype=dtype, device=device), graphs)
-        reference_ev = fit_reference_energies(graphs, template.elements, baseline)
+            evaluated = copy.deepcopy(base_model).to(dtype=dtype, device=device)
+            baseline = network_energies(evaluated, graphs)  # ensemble mean, eV
+            fallback = {s: v * factor for s, v in base_model.reference_energy_dict().items()}
+        reference_ev = fit_reference_energies(graphs, template.elements, baseline, fallback)
         reference = {s: v / factor for s, v in reference_ev.items()}  # model units
     folds = _folds([g.molecule for g in graphs], options)
+    context = json.dumps({"model": recipe.model, "finetune": recipe.finetune,
+                          "parent": (base_info or {}).get("weights_sha256")},
+                         sort_keys=True, default=str)
     members, reports = [], []
     frozen: list[str] = []
     for m, (train_molecules, valid_molecules) in enumerate(folds):
@@ -543,7 +632,7 @@ def train(
             [g for g in graphs if g.molecule in valid_molecules],
             options, seed=options.seed + m,
             workdir=None if workdir is None else workdir / f"member-{m}",
-            progress=progress, label=f"{recipe.name} member {m}")
+            progress=progress, label=f"{recipe.name} member {m}", context=context)
         report["train_molecules"] = len(train_molecules)
         report["valid_molecules"] = len(valid_molecules)
         members.append(member)
@@ -558,6 +647,7 @@ def train(
         "conformations": len(graphs),
         "molecules": len({g.molecule for g in graphs}),
         "force_labelled": sum(g.forces is not None for g in graphs),
+        "data_sha256": _data_digest(graphs),
         "held_out_molecules": sorted(held_out),
         "skipped": skipped,
         "reference_energies_ev": reference_ev,

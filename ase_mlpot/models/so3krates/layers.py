@@ -19,6 +19,7 @@ import torch
 from torch.nn import functional
 
 from ase_mlpot.models.so3krates.config import So3kratesConfig
+from ase_mlpot.nn.spherical import degree_index
 
 __all__ = [
     "ACTIVATION_FUNCTIONS",
@@ -56,39 +57,46 @@ def _lecun_normal_(weight: torch.Tensor, generator: torch.Generator | None) -> N
 class PairGeometry:
     """Per-structure geometry shared by every layer and committee member.
 
+    Messages run along *edges*: with both directions, edge e < n_pairs is the message a_p ← b_p
+    of pair p = e and edge n_pairs + p the reverse b_p ← a_p; otherwise edges are the pairs.
+
     Attributes:
-        first: a_p, ``(n_pairs,)`` int64, receiver of the forward message.
-        second: b_p, ``(n_pairs,)`` int64, sender of the forward message.
-        both_directions: Each pair also carries the message b_p ← a_p.
-        cutoff_inv: φ(r_p)/c_inv, ``(n_pairs,)``.
-        cutoff_ev: φ(r_p)/c_ev, ``(n_pairs,)``.
-        harmonics: Y(r̂_p), ``(n_pairs, m_tot)``.
+        first: a_p, ``(n_pairs,)`` int64.
+        second: b_p, ``(n_pairs,)`` int64.
+        num_directions: D = 2 if each pair carries both messages, else 1.
+        receivers: Receiver of each edge, ``(n_edges,)`` int64 (n_edges = D · n_pairs).
+        senders: Sender of each edge, ``(n_edges,)`` int64.
+        cutoff: φ(r_p), ``(n_pairs,)``.
+        head_cutoffs: φ(r_p)/c_inv repeated for the H invariant heads, then φ(r_p)/c_ev for the
+            |𝓛| Euclidean heads, ``(n_pairs, H + n_degrees)``.
+        harmonics: Y(r̂) along each edge (receiver → sender), ``(n_edges, m_tot)``; the reverse
+            of pair p has Y_l(−r̂_p) = (−1)^l Y_l(r̂_p).
         rbf: Radial basis, ``(n_pairs, K)``.
         degree_index: Degree slot of each χ component, ``(m_tot,)`` int64.
-        parity: (−1)^l per degree slot, ``(n_degrees,)``.
         norm_matrix: ``(m_tot, n_degrees)``, entry 1/√(2l+1) where the component has degree l, so
             that (v ⊙ v) @ norm_matrix = (‖v^(l)‖²/√(2l+1))_l.
         n_atoms: Number of atoms.
     """
 
-    __slots__ = ("both_directions", "cutoff_ev", "cutoff_inv", "degree_index", "first",
-                 "harmonics", "n_atoms", "norm_matrix", "parity", "rbf", "second")
+    __slots__ = ("cutoff", "degree_index", "first", "harmonics", "head_cutoffs", "n_atoms",
+                 "norm_matrix", "num_directions", "rbf", "receivers", "second", "senders")
 
     def __init__(
-        self, *, first: torch.Tensor, second: torch.Tensor, both_directions: bool,
-        cutoff_inv: torch.Tensor, cutoff_ev: torch.Tensor, harmonics: torch.Tensor,
-        rbf: torch.Tensor, degree_index: torch.Tensor, parity: torch.Tensor,
-        norm_matrix: torch.Tensor, n_atoms: int,
+        self, *, first: torch.Tensor, second: torch.Tensor, num_directions: int,
+        receivers: torch.Tensor, senders: torch.Tensor, cutoff: torch.Tensor,
+        head_cutoffs: torch.Tensor, harmonics: torch.Tensor, rbf: torch.Tensor,
+        degree_index: torch.Tensor, norm_matrix: torch.Tensor, n_atoms: int,
     ) -> None:
         self.first = first
         self.second = second
-        self.both_directions = both_directions
-        self.cutoff_inv = cutoff_inv
-        self.cutoff_ev = cutoff_ev
+        self.num_directions = num_directions
+        self.receivers = receivers
+        self.senders = senders
+        self.cutoff = cutoff
+        self.head_cutoffs = head_cutoffs
         self.harmonics = harmonics
         self.rbf = rbf
         self.degree_index = degree_index
-        self.parity = parity
         self.norm_matrix = norm_matrix
         self.n_atoms = n_atoms
 
@@ -125,9 +133,7 @@ class FilterNetworks(torch.nn.Module):
             _lecun_normal_(layer.weight, generator)
             torch.nn.init.zeros_(layer.bias)
 
-    def forward(
-        self, radial_hidden: torch.Tensor, sphc_invariants: torch.Tensor
-    ) -> tuple[torch.Tensor, torch.Tensor]:
+    def forward(self, radial_hidden: torch.Tensor, sphc_invariants: torch.Tensor) -> torch.Tensor:
         """Filters of both branches.
 
         Args:
@@ -136,7 +142,7 @@ class FilterNetworks(torch.nn.Module):
             sphc_invariants: d_p, ``(n_pairs, |𝓛|)``.
 
         Returns:
-            ``w_inv (n_pairs, F)``, ``w_ev (n_pairs, F)``.
+            ``[w_inv, w_ev]``, ``(n_pairs, 2F)``.
         """
         # torch.split, not slicing: a slice's backward zero-fills the whole input each time.
         radial_inv, radial_ev = radial_hidden.split(self.num_features, dim=1)  # (n_pairs, F) ×2
@@ -148,7 +154,7 @@ class FilterNetworks(torch.nn.Module):
         w_ev = torch.addmm(
             self.radial_out_ev(radial_ev), sphc_ev, self.sphc_out_ev.weight.t(),
         ) + self.sphc_out_ev.bias  # (n_pairs, F)
-        return w_inv, w_ev
+        return torch.cat([w_inv, w_ev], dim=1)  # (n_pairs, 2F)
 
 
 class EuclideanAttention(torch.nn.Module):
@@ -164,9 +170,18 @@ class EuclideanAttention(torch.nn.Module):
     with q = σ(x W_q), k = σ(x W_k), v = x W_v and σ the q/k non-linearity. Receiver i gives the
     query, sender j the key and value.
 
+    Evaluation: all H + |𝓛| head sums ⟨·,·⟩ are one product with a constant 0/1 matrix
+    (2F → H + |𝓛|), their broadcast over head features and spherical components another
+    (H + |𝓛| → F + m_tot), and Δx and Δχ are scattered together; the five block-diagonal
+    projections are gathered from the head matrices into one ``(F, 5F)`` matrix by one index.
+
     Args:
         config: The architecture.
     """
+
+    projection_index: torch.Tensor
+    head_sum: torch.Tensor
+    head_expansion: torch.Tensor
 
     def __init__(self, config: So3kratesConfig) -> None:
         super().__init__()
@@ -179,62 +194,97 @@ class EuclideanAttention(torch.nn.Module):
         self.value_inv = torch.nn.Parameter(torch.empty(h, f // h, f // h))
         self.query_ev = torch.nn.Parameter(torch.empty(n_deg, f // n_deg, f // n_deg))
         self.key_ev = torch.nn.Parameter(torch.empty(n_deg, f // n_deg, f // n_deg))
+        self.register_buffer(
+            "projection_index", self._projection_index(), persistent=False
+        )  # (F·5F,)
+        # head_sum[c, g] = 1 if feature c of [q ⊙ k ⊙ w]_inv,ev belongs to head g (H inv, |L| ev).
+        head_of_feature = torch.cat([torch.arange(f) // self.head_dim,
+                                     h + torch.arange(f) // self.ev_head_dim])  # (2F,)
+        self.register_buffer(
+            "head_sum", functional.one_hot(head_of_feature, h + n_deg).to(torch.float64),
+            persistent=False,
+        )  # (2F, H + |L|)
+        # head_expansion[g, c] = 1 if output column c (F features, then m_tot components of χ)
+        # takes head g's coefficient.
+        head_of_output = torch.cat([torch.arange(f) // self.head_dim,
+                                    h + degree_index(config.degrees)])  # (F + m_tot,)
+        self.register_buffer(
+            "head_expansion", functional.one_hot(head_of_output, h + n_deg).T.to(torch.float64),
+            persistent=False,
+        )  # (H + |L|, F + m_tot)
         self.reset_parameters()
+
+    def _head_matrices(self) -> tuple[torch.Tensor, ...]:
+        """The head matrices in the column order [q | q' | k | k' | v] of the projection."""
+        return (self.query_inv, self.query_ev, self.key_inv, self.key_ev, self.value_inv)
+
+    def _projection_index(self) -> torch.Tensor:
+        """Position of each entry of the ``(F, 5F)`` projection (row-major, flattened) in the
+        concatenated flattened head matrices; off-diagonal-block entries point to a trailing
+        zero."""
+        f = self.num_features
+        index = torch.full((f, 5 * f), -1, dtype=torch.int64)
+        offset = 0
+        for column, weight in enumerate(self._head_matrices()):
+            heads, size = weight.shape[0], weight.shape[1]
+            block = index[:, column * f:(column + 1) * f].view(heads, size, heads, size)
+            for head in range(heads):
+                block[head, :, head, :] = offset + torch.arange(size * size).view(size, size)
+                offset += size * size
+        index.masked_fill_(index < 0, offset)
+        return index.view(-1)  # (F·5F,)
 
     def reset_parameters(self, generator: torch.Generator | None = None) -> None:
         """Every head matrix N(0, 1/d_in)."""
-        for weight in (self.query_inv, self.key_inv, self.value_inv, self.query_ev, self.key_ev):
+        for weight in self._head_matrices():
             _lecun_normal_(weight, generator)
 
     def projection_matrix(self) -> torch.Tensor:
         """All node projections as one dense ``(F, 5F)`` matrix [q | q' | k | k' | v]."""
-        blocks = [torch.block_diag(*weight.unbind(0)) for weight in
-                  (self.query_inv, self.query_ev, self.key_inv, self.key_ev, self.value_inv)]
-        return torch.cat(blocks, dim=1)  # (F, 5F)
+        weights = self._head_matrices()
+        flat = torch.cat([weight.reshape(-1) for weight in weights]
+                         + [weights[0].new_zeros(1)])  # (Σ heads·d² + 1,)
+        # index_select, not advanced indexing: several times faster on the CPU, forward and back.
+        f = self.num_features
+        return flat.index_select(0, self.projection_index).view(f, 5 * f)  # (F, 5F)
 
     def forward(
-        self, x: torch.Tensor, w_inv: torch.Tensor, w_ev: torch.Tensor, geometry: PairGeometry
+        self, x: torch.Tensor, filters: torch.Tensor, geometry: PairGeometry
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """Attention updates.
 
         Args:
             x: Invariant features, ``(n_atoms, F)``.
-            w_inv: Invariant filters, ``(n_pairs, F)``.
-            w_ev: Euclidean filters, ``(n_pairs, F)``.
-            geometry: Pairs, cutoffs, harmonics.
+            filters: ``[w_inv, w_ev]``, ``(n_pairs, 2F)``.
+            geometry: Pairs, edges, cutoffs, harmonics.
 
         Returns:
             ``Δx (n_atoms, F)``, ``Δχ (n_atoms, m_tot)``.
         """
         f, two_f = self.num_features, 2 * self.num_features
-        n_pairs = w_inv.shape[0]
+        n_pairs, n_directions = filters.shape[0], geometry.num_directions
+        n_edges = geometry.receivers.shape[0]
         projected = x @ self.projection_matrix()  # (n_atoms, 5F)
-        if self.qk_non_linearity is not _identity:
-            query_key, value = projected.split([2 * two_f, f], dim=1)
-            projected = torch.cat([self.qk_non_linearity(query_key), value], 1)  # (n_atoms, 5F)
         # torch.split, not slicing: a slice's backward zero-fills the whole input each time.
-        at_first = projected[geometry.first].split([two_f, two_f, f], dim=1)  # q, k, v
-        at_second = projected[geometry.second].split([two_f, two_f, f], dim=1)  # q, k, v
-        delta_x = x.new_zeros(x.shape)  # (n_atoms, F)
-        delta_chi = x.new_zeros((geometry.n_atoms, geometry.harmonics.shape[1]))  # (n_atoms, m)
-        directions = [(geometry.first, at_first, at_second, None)]
-        if geometry.both_directions:
-            directions.append((geometry.second, at_second, at_first, geometry.parity))
-        for receiver, at_receiver, at_sender, parity in directions:
-            qk_inv, qk_ev = (at_receiver[0] * at_sender[1]).split(f, dim=1)  # (n_pairs, F) ×2
-            alpha = (qk_inv * w_inv).view(n_pairs, self.num_heads, self.head_dim).sum(-1)
-            # alpha: (n_pairs, H)
-            beta = (qk_ev * w_ev).view(n_pairs, self.num_degrees, self.ev_head_dim).sum(-1)
-            # beta: (n_pairs, |L|)
-            alpha = alpha * geometry.cutoff_inv.unsqueeze(1)  # (n_pairs, H)
-            beta = beta * geometry.cutoff_ev.unsqueeze(1)  # (n_pairs, |L|)
-            if parity is not None:
-                beta = beta * parity  # (n_pairs, |L|): Y_l(−r̂) = (−1)^l Y_l(r̂)
-            values = at_sender[2].view(n_pairs, self.num_heads, self.head_dim)
-            messages = (alpha.unsqueeze(2) * values).view(n_pairs, f)  # (n_pairs, F)
-            delta_x = delta_x.index_add(0, receiver, messages)  # (n_atoms, F)
-            sphc = beta[:, geometry.degree_index] * geometry.harmonics  # (n_pairs, m_tot)
-            delta_chi = delta_chi.index_add(0, receiver, sphc)  # (n_atoms, m_tot)
+        query_key, value = projected.split([2 * two_f, f], dim=1)  # (n_atoms, 4F), (n_atoms, F)
+        if self.qk_non_linearity is not _identity:
+            query_key = self.qk_non_linearity(query_key)  # (n_atoms, 4F)
+        query, key = query_key.split(two_f, dim=1)  # (n_atoms, 2F) ×2
+        qk = (query.index_select(0, geometry.receivers)
+              * key.index_select(0, geometry.senders))  # (n_edges, 2F)
+        weighted = qk.view(n_directions, n_pairs, two_f) * filters  # (D, n_pairs, 2F)
+        coefficients = weighted.view(n_edges, two_f) @ self.head_sum.to(x.dtype)
+        # coefficients: (n_edges, H + |L|), [α; β] before the cutoff
+        n_heads = self.num_heads + self.num_degrees
+        coefficients = (coefficients.view(n_directions, n_pairs, n_heads)
+                        * geometry.head_cutoffs).view(n_edges, n_heads)  # (n_edges, H + |L|)
+        carried = torch.cat([value.index_select(0, geometry.senders), geometry.harmonics], dim=1)
+        # carried: (n_edges, F + m_tot), [v_j, Y(r̂_ij)]
+        messages = (coefficients @ self.head_expansion.to(x.dtype)) * carried  # (n_edges, F + m)
+        updates = x.new_zeros((geometry.n_atoms, messages.shape[1])).index_add(
+            0, geometry.receivers, messages
+        )  # (n_atoms, F + m_tot)
+        delta_x, delta_chi = updates.split([f, messages.shape[1] - f], dim=1)
         return delta_x, delta_chi
 
 
@@ -266,7 +316,7 @@ class ExchangeBlock(torch.nn.Module):
         invariants = (chi * chi) @ geometry.norm_matrix  # (n_atoms, |L|)
         mixed = self.dense(torch.cat([x, invariants], dim=1))  # (n_atoms, F + |L|)
         delta_x, per_degree = mixed.split([self.num_features, invariants.shape[1]], dim=1)
-        scale = per_degree[:, geometry.degree_index]  # (n_atoms, m_tot)
+        scale = per_degree.index_select(1, geometry.degree_index)  # (n_atoms, m_tot)
         return delta_x, scale * chi
 
 
@@ -338,10 +388,11 @@ class So3kratesLayer(torch.nn.Module):
         Returns:
             Updated ``x (n_atoms, F)`` and ``χ (n_atoms, m_tot)``.
         """
-        difference = chi[geometry.second] - chi[geometry.first]  # (n_pairs, m_tot)
+        difference = (chi.index_select(0, geometry.second)
+                      - chi.index_select(0, geometry.first))  # (n_pairs, m_tot)
         sphc_invariants = (difference * difference) @ geometry.norm_matrix  # (n_pairs, |L|)
-        w_inv, w_ev = self.filters(radial_hidden, sphc_invariants)  # (n_pairs, F) each
-        delta_x, delta_chi = self.attention(x, w_inv, w_ev, geometry)
+        filters = self.filters(radial_hidden, sphc_invariants)  # (n_pairs, 2F)
+        delta_x, delta_chi = self.attention(x, filters, geometry)
         x = x + delta_x  # (n_atoms, F)
         chi = chi + delta_chi  # (n_atoms, m_tot)
         if self.layer_norm_1 is not None:

@@ -217,17 +217,27 @@ class So3krates(PotentialModel):
         if pairs is not None:
             forward, _ = pairs
             first, second = edge_index[0, forward], edge_index[1, forward]  # (n_pairs,)
-            vectors = vectors[forward]  # (n_pairs, 3)
+            vectors = vectors.index_select(0, forward)  # (n_pairs, 3)
         else:
             first, second = edge_index[0], edge_index[1]  # (n_edges,)
         distances = torch.linalg.vector_norm(vectors, dim=1)  # (n_pairs,)
         phi = self.cutoff_function(distances, self.config.cutoff)  # (n_pairs,)
         c_inv, c_ev = self.attention_denominators
+        n_pairs, n_heads = phi.shape[0], self.config.num_heads
+        head_cutoffs = torch.cat([(phi / c_inv).unsqueeze(1).expand(n_pairs, n_heads),
+                                  (phi / c_ev).unsqueeze(1).expand(n_pairs, len(self.parity))],
+                                 dim=1)  # (n_pairs, H + |L|)
+        harmonics = self.harmonics(vectors)  # (n_pairs, m_tot)
+        if pairs is not None:  # reverse messages: Y_l(−r̂) = (−1)^l Y_l(r̂)
+            signs = self.parity.to(dtype)[self.degree_index]  # (m_tot,)
+            harmonics = torch.cat([harmonics, harmonics * signs])  # (n_edges, m_tot)
+            receivers, senders = torch.cat([first, second]), torch.cat([second, first])
+        else:
+            receivers, senders = first, second  # (n_edges,)
         return PairGeometry(
-            first=first, second=second, both_directions=pairs is not None,
-            cutoff_inv=phi / c_inv, cutoff_ev=phi / c_ev,
-            harmonics=self.harmonics(vectors), rbf=self.radial_basis(distances),
-            degree_index=self.degree_index, parity=self.parity.to(dtype),
+            first=first, second=second, num_directions=1 if pairs is None else 2,
+            receivers=receivers, senders=senders, cutoff=phi, head_cutoffs=head_cutoffs,
+            harmonics=harmonics, rbf=self.radial_basis(distances), degree_index=self.degree_index,
             norm_matrix=self.norm_matrix.to(dtype), n_atoms=n_atoms,
         )
 
@@ -237,14 +247,12 @@ class So3krates(PotentialModel):
                           device=geometry.rbf.device)  # (n_atoms, m_tot)
         if self.config.chi_init == "zeros":
             return chi
-        c_ev = self.attention_denominators[1]
-        scale = 1.0 / (self.config.avg_num_neighbors or 1.0)
-        phi = (geometry.cutoff_ev * (c_ev * scale)).unsqueeze(1)  # (n_pairs, 1)
-        chi = chi.index_add(0, geometry.first, phi * geometry.harmonics)  # (n_atoms, m_tot)
-        if geometry.both_directions:
-            signs = geometry.parity[geometry.degree_index]  # (m_tot,)
-            chi = chi.index_add(0, geometry.second, phi * geometry.harmonics * signs)
-        return chi
+        phi = geometry.cutoff.unsqueeze(1) / (self.config.avg_num_neighbors or 1.0)  # (n_pairs, 1)
+        n_pairs, m_tot = phi.shape[0], chi.shape[1]
+        n_edges = geometry.receivers.shape[0]
+        messages = geometry.harmonics.view(geometry.num_directions, n_pairs, m_tot) * phi
+        # messages: (D, n_pairs, m_tot)
+        return chi.index_add(0, geometry.receivers, messages.view(n_edges, m_tot))  # (n_atoms, m)
 
     def forward(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
         """Atomic energies, ``(n_atoms,)`` (or ``(M, n_atoms)`` for a committee), model units."""
