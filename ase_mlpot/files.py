@@ -26,6 +26,7 @@ def atomic_write(path: Path, data: bytes) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
     try:
+        os.chmod(temporary, 0o644)  # mkstemp's 0600 would hide models from other users
         with os.fdopen(handle, "wb") as stream:
             stream.write(data)
             stream.flush()

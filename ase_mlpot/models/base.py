@@ -92,11 +92,23 @@ class PotentialModel(Float64BufferModule, abc.ABC):
                 raise ValueError(f"{symbol} is not an element of this model ({self.elements})")
             self.reference_energies[self.elements.index(symbol)] = float(value)
 
-    @abc.abstractmethod
+    def reset_parameters(self, generator: torch.Generator | None = None) -> None:
+        """Draw fresh random weights (training from scratch).
+
+        Raises:
+            NotImplementedError: The architecture cannot be trained by :mod:`ase_mlpot.training`.
+        """
+        raise NotImplementedError(f"{type(self).__name__} does not support training")
+
     def zero_output_layer(self) -> None:
         """Zero the last layer of every atomic-energy network, so that E_i = 0 and the model
         predicts its reference energies alone: the starting point of training from scratch
-        (the first steps then move only the last layer, and every later layer from there)."""
+        (the first steps then move only the last layer, and every later layer from there).
+
+        Raises:
+            NotImplementedError: The architecture cannot be trained by :mod:`ase_mlpot.training`.
+        """
+        raise NotImplementedError(f"{type(self).__name__} does not support training")
 
     def transfer_learning_frozen(self) -> tuple[str, ...]:
         """Default parameter-name patterns (:func:`fnmatch.fnmatchcase`) frozen by fine-tuning.
@@ -105,14 +117,22 @@ class PotentialModel(Float64BufferModule, abc.ABC):
         """
         return ()
 
-    @abc.abstractmethod
     def _member_state(self, member: int) -> dict[str, torch.Tensor]:
-        """State dict of ensemble member ``member`` as a one-member model of this config."""
+        """State dict of ensemble member ``member`` as a one-member model of this config.
+
+        Raises:
+            NotImplementedError: The architecture cannot split its ensemble.
+        """
+        raise NotImplementedError(f"{type(self).__name__} does not support member access")
 
     @classmethod
-    @abc.abstractmethod
     def _stacked_state(cls, states: Sequence[dict[str, torch.Tensor]]) -> dict[str, torch.Tensor]:
-        """State dict of an ensemble whose members have the one-member ``states``, in order."""
+        """State dict of an ensemble whose members have the one-member ``states``, in order.
+
+        Raises:
+            NotImplementedError: The architecture cannot join members.
+        """
+        raise NotImplementedError(f"{cls.__name__} does not support joining members")
 
     def member(self: _Model, member: int) -> _Model:
         """A one-member copy of ensemble member ``member`` (weights and reference energies).

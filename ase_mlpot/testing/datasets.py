@@ -5,7 +5,6 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import numpy as np
-import torch
 from ase.build import molecule
 
 from ase_mlpot import keys
@@ -70,5 +69,4 @@ def teacher_dataset(
                 "energy": float(out[keys.TOTAL_ENERGY].detach().cpu()) * to_hartree,
                 "forces": None if forces is None else forces.tolist(), "molecule": name,
             })
-    with torch.no_grad():
-        return dataset_from_records(records, level=level, components=False)
+    return dataset_from_records(records, level=level, components=False)

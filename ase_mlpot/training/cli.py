@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import copy
 import json
 import shutil
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
+
+if TYPE_CHECKING:
+    from ase_mlpot.models.base import PotentialModel
+    from ase_mlpot.training import TrainingRecipe, TrainingResult
 
 __all__ = ["evaluate_command", "finetune_command", "train_command", "write_trained_model"]
 
@@ -36,8 +41,8 @@ def _card(name: str, description: str, summary: dict[str, Any]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def write_trained_model(result: Any, output: Path, *, name: str, description: str,
-                        overwrite: bool = False) -> Path:
+def write_trained_model(result: TrainingResult, output: Path, *, name: str, description: str,
+                        version: str = "1", overwrite: bool = False) -> Path:
     """Save a :class:`~ase_mlpot.training.TrainingResult` as an artifact folder.
 
     The folder holds ``config.json`` + ``model.safetensors`` (float32), a ``README.md`` card and
@@ -55,7 +60,8 @@ def write_trained_model(result: Any, output: Path, *, name: str, description: st
         "training_data": {"conformations": summary["conformations"],
                           "molecules": summary["molecules"]},
     }
-    save_artifact(result.model.float(), output, name=name, version="1", metadata=metadata,
+    save_artifact(copy.deepcopy(result.model).float(), output, name=name, version=version,
+                  metadata=metadata,
                   card=_card(name, description, summary), overwrite=overwrite)
     atomic_write(output / TRAINING_FILE, (json.dumps(summary, indent=2, default=str)
                                           + "\n").encode())
@@ -66,15 +72,19 @@ def _work_folder(output: Path, workdir: Path | None) -> Path:
     return workdir if workdir is not None else output.parent / f".{output.name}.training"
 
 
-def _run(recipe: Any, output: Path, workdir: Path | None, force: bool, quiet: bool,
-         as_json: bool) -> None:
+def _run(recipe: TrainingRecipe, output: Path, workdir: Path | None, force: bool, quiet: bool,
+         as_json: bool, base: tuple[PotentialModel, dict[str, Any]] | None = None) -> None:
+    """Train, write the artifact, clean up the default work folder, report."""
     from ase_mlpot.training import train
 
     if (output / "config.json").exists() and not force:
         raise click.ClickException(f"{output} already holds a model (use --force)")
     work = _work_folder(output, workdir)
-    result = train(recipe, workdir=work, progress=not quiet and sys.stderr.isatty())
+    result = train(recipe, workdir=work, progress=not quiet and sys.stderr.isatty(),
+                   base_model=None if base is None else base[0],
+                   base_provenance=None if base is None else base[1])
     write_trained_model(result, output, name=recipe.name, description=recipe.description,
+                        version=recipe.version,
                         overwrite=force)
     if workdir is None:
         shutil.rmtree(work, ignore_errors=True)
@@ -153,7 +163,8 @@ def train_command(recipe_path: Path, output: Path, workdir: Path | None, max_epo
                    " recipe (ANI: hidden layers 1 and 3, as ANI-1ccx).")
 @click.option("--no-freeze", is_flag=True, help="Train every parameter.")
 @click.option("--recipe", "recipe_path", type=click.Path(exists=True, path_type=Path),
-              default=None, help="TOML recipe supplying [training] options (and [data]).")
+              default=None, help="TOML recipe supplying [training], [data] test_molecules and"
+                                 " [finetune] freeze/refit settings (command-line flags win).")
 @click.option("--name", default=None, help="Name of the new model (default: BASE-finetuned).")
 @click.option("--test-molecules", type=click.Path(exists=True, path_type=Path), default=None,
               help="Molecules (one per line) held out of fine-tuning.")
@@ -173,24 +184,34 @@ def finetune_command(base: str, data: tuple[Path, ...], freeze: tuple[str, ...],
     from ase_mlpot.api import load_artifact_by_name
     from ase_mlpot.training import DataSpec, FinetuneSpec, TrainingRecipe, load_recipe
 
-    artifact, _ = load_artifact_by_name(base)
-    training = load_recipe(recipe_path).training if recipe_path else None
+    if no_freeze and freeze:
+        raise click.UsageError("--freeze and --no-freeze exclude each other")
+    template = load_recipe(recipe_path) if recipe_path else None
+    if test_molecules is None and template is not None and template.data.test_molecules:
+        test_molecules = template.resolve(template.data.test_molecules)
+    spec = template.finetune if template is not None and template.finetune else None
+    freeze_spec: str | tuple[str, ...] = (
+        "none" if no_freeze else tuple(freeze) if freeze
+        else spec.freeze if spec is not None else "default")
+    artifact, provenance = load_artifact_by_name(base)
     recipe = TrainingRecipe(
         name=name or f"{Path(base).name}-finetuned",
         description=f"{base} fine-tuned on {', '.join(p.name for p in data)}",
         data=DataSpec(train=tuple(str(p.resolve()) for p in data),
                       test_molecules=None if test_molecules is None
-                      else str(test_molecules.resolve())),
-        finetune=FinetuneSpec(base=str(base), freeze="none" if no_freeze
-                              else tuple(freeze) if freeze else "default"),
-        **({"training": training} if training else {}),
+                      else str(Path(test_molecules).resolve())),
+        finetune=FinetuneSpec(
+            base=str(base), freeze=freeze_spec,
+            refit_reference_energies=spec.refit_reference_energies if spec else True),
+        **({"training": template.training} if template else {}),
     )
     if force_weight is None:
-        force_weight = training.force_weight if training is not None else 0.0
+        force_weight = template.training.force_weight if template is not None else 0.0
     recipe = recipe.with_training(ensemble_size=ensemble_size or artifact.model.ensemble_size,
                                   force_weight=force_weight)
     recipe = _override(recipe, max_epochs, device)
-    _run(recipe, output, workdir, force, quiet, as_json)
+    _run(recipe, output, workdir, force, quiet, as_json,
+         base=(artifact.model, provenance))
 
 
 @click.command("evaluate")
@@ -223,14 +244,18 @@ def evaluate_command(model: str, data: tuple[Path, ...], molecules: Path | None,
                f" {result['molecules']} molecules ({result['level_of_theory']})")
     rows = [("energy", "energy"), ("energy per atom", "energy_per_atom"),
             ("relative conformer energies", "relative_conformer_energy"),
+            ("  (relative to molecule mean)", "relative_conformer_energy_centred"),
             ("after one per-element offset", "energy_after_element_offset"),
             ("isomerization energies", "isomerization_energy")]
     for label, key in rows:
         if key in result:
-            stats = result[key]
-            click.echo(f"  {label:30s} MAE {stats['mae_kcal_mol']:8.3f}  RMSE"
-                       f" {stats['rmse_kcal_mol']:8.3f} kcal/mol   (RMSE {stats['rmse_ev']:.4f}"
-                       f" eV, n={stats['count']})")
+            _echo_stats(label, result[key])
+        elif key == "relative_conformer_energy":
+            click.echo(f"  {label:30s} n/a (one conformation per molecule)")
+    offset = result["energy_after_element_offset"]
+    if offset["degrees_of_freedom"] < 2 * len(artifact.model.elements):
+        click.echo(f"  note: the per-element offset leaves {offset['degrees_of_freedom']} degrees"
+                   " of freedom; too few molecules for this metric to mean much")
     if "forces" in result:
         stats = result["forces"]
         click.echo(f"  {'forces':30s} MAE {stats['mae_kcal_mol_per_a']:8.3f}  RMSE"
@@ -241,5 +266,18 @@ def evaluate_command(model: str, data: tuple[Path, ...], molecules: Path | None,
         click.echo(f"  ensemble spread: RMS(ΔE/σ) {calibration['rms_z']:.2f}, within 1σ"
                    f" {calibration['within_1_sigma']:.0%}, 2σ {calibration['within_2_sigma']:.0%},"
                    f" Spearman(σ, |ΔE|) {calibration['spearman_sigma_abs_error']:.2f}")
+    per_molecule = result.get("relative_conformer_energy_per_molecule", {})
+    if per_molecule:
+        click.echo("  relative conformer energies per molecule (RMSE over pairs, kcal/mol):")
+        for name, stats in sorted(per_molecule.items()):
+            click.echo(f"    {name:28s} {stats['rmse_kcal_mol']:8.3f}  ({stats['count']} pairs)")
+    for name in result.get("molecules_not_in_data", []):
+        click.echo(f"not in the data: {name}", err=True)
     for message in result["skipped"]:
         click.echo(f"skipped: {message}", err=True)
+
+
+def _echo_stats(label: str, stats: dict[str, Any]) -> None:
+    click.echo(f"  {label:30s} MAE {stats['mae_kcal_mol']:8.3f}  RMSE"
+               f" {stats['rmse_kcal_mol']:8.3f} kcal/mol   (RMSE {stats['rmse_ev']:.4f}"
+               f" eV, n={stats['count']})")

@@ -3,13 +3,18 @@
 Errors ΔE_g = E_g^model − E_g^ref (conformation g of molecule μ(g)) are reported as:
 
 * **absolute**: MAE and RMSE of ΔE (and per atom), forces MAE/RMSE per component;
-* **relative conformer energies**: RMSE of ΔE_g − ⟨ΔE⟩_{μ(g)}, the error of energy differences
-  between conformations of one molecule (molecules with ≥ 2 conformations);
+* **relative conformer energies**: errors of the energy differences E_g − E_h between every pair
+  of conformations of one molecule (RMSE over all pairs, as COMP6 and ANI-1ccx report them;
+  molecules with ≥ 2 conformations), and the RMSE of ΔE_g − ⟨ΔE⟩_{μ(g)} (errors relative to the
+  molecule's mean, smaller by about √2);
 * **across molecules**: RMSE of ΔE_g − Σ_Z n_{gZ} δ_Z after one least-squares per-element offset
-  δ_Z fitted on the evaluated set (removes what a change of reference energies would), and
-  isomerisation errors ⟨ΔE⟩_A − ⟨ΔE⟩_B for every pair of molecules A, B with the same formula;
-* **ensemble calibration** (ensembles only): RMS of ΔE/σ (1 when the spread σ is calibrated), the
-  fractions of |ΔE| within σ and 2σ, and the Spearman rank correlation of σ with |ΔE|.
+  δ_Z fitted on the evaluated set (removes what a change of reference energies would; reported
+  with its degrees of freedom, molecules minus fitted offsets: with few molecules the fit
+  absorbs most of the error and the number means little), and isomerisation errors
+  ⟨ΔE⟩_A − ⟨ΔE⟩_B for every pair of molecules A, B with the same formula;
+* **ensemble calibration** (ensembles only): on the offset-corrected errors ε_g, the RMS of ε/σ
+  (1 when the spread σ is calibrated), the fractions of |ε| within σ and 2σ, and the Spearman
+  rank correlation of σ with |ε| (conformations with σ = 0 are left out).
 
 Energies are given in kcal/mol and eV, forces in kcal/mol/Å and eV/Å.
 """
@@ -103,21 +108,26 @@ def evaluate_graphs(
         "energy_per_atom": _stats(errors / n_atoms),
     }
     # relative conformer energies
-    relative, per_molecule = [], {}
+    pairwise, centred, per_molecule = [], [], {}
     for molecule, indices in by_molecule.items():
         if len(indices) < 2:
             continue
-        centred = errors[indices] - errors[indices].mean()
-        relative.append(centred)
-        per_molecule[molecule] = _stats(centred)
-    if relative:
-        result["relative_conformer_energy"] = _stats(np.concatenate(relative))
+        first, second = np.triu_indices(len(indices), k=1)
+        differences = errors[indices][first] - errors[indices][second]  # (n_pairs,)
+        pairwise.append(differences)
+        centred.append(errors[indices] - errors[indices].mean())
+        per_molecule[molecule] = _stats(differences)
+    if pairwise:
+        result["relative_conformer_energy"] = _stats(np.concatenate(pairwise))
+        result["relative_conformer_energy_centred"] = _stats(np.concatenate(centred))
         result["relative_conformer_energy_per_molecule"] = per_molecule
     # across molecules: one per-element offset, and isomerisation energies
     counts = np.stack([g.counts for g in graphs])  # (n, n_elements)
     present = counts.sum(axis=0) > 0
-    offset = np.linalg.lstsq(counts[:, present], errors, rcond=None)[0]
-    result["energy_after_element_offset"] = _stats(errors - counts[:, present] @ offset)
+    offset, _, rank, _ = np.linalg.lstsq(counts[:, present], errors, rcond=None)
+    corrected = errors - counts[:, present] @ offset  # (n,) | eV
+    result["energy_after_element_offset"] = {
+        **_stats(corrected), "degrees_of_freedom": len(by_molecule) - int(rank)}
     mean_error = {m: float(errors[i].mean()) for m, i in by_molecule.items()}
     formula = {m: tuple(graphs[i[0]].counts) for m, i in by_molecule.items()}
     pairs = [(a, b) for a, b in itertools.combinations(sorted(by_molecule), 2)
@@ -134,14 +144,16 @@ def evaluate_graphs(
                             for k, v in _stats(np.concatenate(force_errors).ravel()).items()}
     # ensemble calibration
     sigma = prediction["energy_std"]
-    if model.ensemble_size > 1 and np.all(sigma > 0):
-        z = errors / sigma
+    spread = sigma > 0  # (n,)
+    if model.ensemble_size > 1 and spread.sum() >= 2:
+        z = corrected[spread] / sigma[spread]
         result["ensemble_calibration"] = {
             "rms_z": float(np.sqrt(np.mean(z**2))),
             "within_1_sigma": float(np.mean(np.abs(z) <= 1)),
             "within_2_sigma": float(np.mean(np.abs(z) <= 2)),
-            "spearman_sigma_abs_error": _spearman(sigma, np.abs(errors)),
-            "mean_sigma_kcal_mol": float(sigma.mean() / KCAL_PER_MOL_TO_EV),
+            "spearman_sigma_abs_error": _spearman(sigma[spread], np.abs(corrected[spread])),
+            "mean_sigma_kcal_mol": float(sigma[spread].mean() / KCAL_PER_MOL_TO_EV),
+            "count": int(spread.sum()),
         }
     return result
 
@@ -166,7 +178,13 @@ def evaluate_model(
     if molecules is not None:
         wanted = set(molecules)
         graphs = [g for g in graphs if g.molecule in wanted]
+        found = {g.molecule for g in graphs}
+        missing = sorted(wanted - found)
+        if not found:
+            raise ValueError(f"none of the {len(wanted)} requested molecules occurs in the data")
     result = evaluate_graphs(model, graphs, batch_size=batch_size)
     result["level_of_theory"] = dataset.level_of_theory
     result["skipped"] = skipped
+    if molecules is not None:
+        result["molecules_not_in_data"] = missing
     return result

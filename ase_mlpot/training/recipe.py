@@ -22,8 +22,7 @@ A recipe file has up to four tables (paths are relative to the recipe file)::
     base = "dft-general"         # zoo name or artifact folder
     freeze = "default"           # or a list of parameter-name patterns
 
-Units: the loss is in eV (energies per atom, forces per component); learning rates are those of
-AdamW.
+Units: the loss is in eV, w_E·⟨ΔE²/N⟩ + w_F·⟨ΔF²⟩ (eV², eV²/Å²); learning rates are AdamW's.
 """
 
 from __future__ import annotations
@@ -62,6 +61,8 @@ def _from_table(cls: type, table: dict[str, Any], where: str) -> Any:
     if unknown:
         raise RecipeError(f"[{where}]: unknown keys {unknown}; known: {sorted(known)}")
     values = {k: tuple(v) if isinstance(v, list) else v for k, v in table.items()}
+    if values.get("max_grad_norm") == 0:  # TOML has no null: 0 switches clipping off
+        values["max_grad_norm"] = None
     try:
         return cls(**values)
     except (TypeError, ValueError) as error:
@@ -137,7 +138,7 @@ class TrainingOptions:
         min_learning_rate: Training stops when the learning rate falls below this.
         early_stopping_patience: Epochs without improvement before training stops.
         max_epochs: Upper limit on epochs.
-        max_grad_norm: Gradient-norm clip (``None``: no clipping).
+        max_grad_norm: Gradient-norm clip (``None``, or 0 in a recipe: no clipping).
         seed: Seed of initialisation and shuffling (member m uses ``seed + m``).
         split_seed: Seed of the assignment of molecules to folds.
         dtype: ``"float32"`` or ``"float64"``.
@@ -170,8 +171,23 @@ class TrainingOptions:
         if self.energy_weight < 0 or self.force_weight < 0 or (
                 self.energy_weight == 0 and self.force_weight == 0):
             raise ValueError("loss weights must be >= 0 and not both zero")
-        if self.batch_size < 1 or self.max_epochs < 1:
-            raise ValueError("batch_size and max_epochs must be >= 1")
+        for name in ("ensemble_size", "batch_size", "max_epochs", "lr_patience",
+                     "early_stopping_patience", "seed", "split_seed"):
+            if not isinstance(getattr(self, name), int) or isinstance(getattr(self, name), bool):
+                raise ValueError(f"{name} must be an integer, got {getattr(self, name)!r}")
+        for name in ("valid_fraction", "energy_weight", "force_weight", "learning_rate",
+                     "weight_decay", "lr_factor", "min_learning_rate"):
+            if not isinstance(getattr(self, name), (int, float)):
+                raise ValueError(f"{name} must be a number, got {getattr(self, name)!r}")
+        if self.batch_size < 1 or self.max_epochs < 1 or self.early_stopping_patience < 1:
+            raise ValueError("batch_size, max_epochs and early_stopping_patience must be >= 1")
+        if self.lr_patience < 0 or self.weight_decay < 0:
+            raise ValueError("lr_patience and weight_decay must be >= 0")
+        if not 0 < self.min_learning_rate <= self.learning_rate:
+            raise ValueError("need 0 < min_learning_rate <= learning_rate")
+        if self.max_grad_norm is not None and self.max_grad_norm <= 0:
+            raise ValueError("max_grad_norm must be > 0 (leave it out to switch clipping off:"
+                             " use max_grad_norm = 0 in a recipe)")
         if not 0 < self.lr_factor < 1:
             raise ValueError(f"lr_factor must lie in (0, 1), got {self.lr_factor}")
         if self.dtype not in ("float32", "float64"):
@@ -186,6 +202,7 @@ class TrainingRecipe:
 
     Attributes:
         name: Name of the resulting model (also its artifact name).
+        version: Version recorded in the artifact.
         description: One line for the model card and ``mlpot-zoo info``.
         data: Training data.
         training: Optimisation settings.
@@ -198,6 +215,7 @@ class TrainingRecipe:
     data: DataSpec
     training: TrainingOptions = field(default_factory=TrainingOptions)
     description: str = ""
+    version: str = "1"
     model: ModelSpec | None = None
     finetune: FinetuneSpec | None = None
     root: Path = Path(".")
@@ -234,7 +252,7 @@ def parse_recipe(document: dict[str, Any], *, root: Path = Path(".")) -> Trainin
             ``[model]`` and ``[finetune]``.
     """
     document = dict(document)
-    known = {"name", "description", "model", "finetune", "data", "training"}
+    known = {"name", "version", "description", "model", "finetune", "data", "training"}
     unknown = sorted(set(document) - known)
     if unknown:
         raise RecipeError(f"unknown recipe keys {unknown}; known: {sorted(known)}")
@@ -249,6 +267,7 @@ def parse_recipe(document: dict[str, Any], *, root: Path = Path(".")) -> Trainin
     return TrainingRecipe(
         name=str(document["name"]),
         description=str(document.get("description", "")),
+        version=str(document.get("version", "1")),
         data=_from_table(DataSpec, data_table, "data"),
         training=_from_table(TrainingOptions, dict(document.get("training", {})), "training"),
         model=None if model is None else _from_table(ModelSpec, dict(model), "model"),

@@ -550,6 +550,7 @@ def train(
     workdir: Path | None = None,
     progress: bool = False,
     base_model: PotentialModel | None = None,
+    base_provenance: dict[str, Any] | None = None,
     on_member: Callable[[int, dict[str, Any]], None] | None = None,
 ) -> TrainingResult:
     """Train (``[model]``) or fine-tune (``[finetune]``) the ensemble a recipe describes.
@@ -560,7 +561,8 @@ def train(
             the same folder resumes an interrupted run.
         progress: Progress bars on stderr.
         base_model: The base of a fine-tuning recipe, already loaded (default: resolved from
-            ``recipe.finetune.base`` as zoo name or folder).
+            ``recipe.finetune.base`` as zoo name or folder); it is not modified.
+        base_provenance: Name and weight hash of ``base_model`` for the summary.
         on_member: Called with (member index, report) after each member finishes.
 
     Returns:
@@ -574,7 +576,7 @@ def train(
     dataset = load_training_data(
         [recipe.resolve(p) for p in recipe.data.train], exclude_molecules=held_out,
         min_heavy_atoms=recipe.data.min_heavy_atoms, max_heavy_atoms=recipe.data.max_heavy_atoms)
-    base_info: dict[str, Any] | None = None
+    base_info = base_provenance
     if recipe.finetune is not None:
         if base_model is None:
             from ase_mlpot.api import load_artifact_by_name

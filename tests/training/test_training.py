@@ -8,6 +8,8 @@ interrupted run must resume to the same weights.
 
 from __future__ import annotations
 
+import copy
+import dataclasses
 import json
 from pathlib import Path
 
@@ -23,6 +25,7 @@ from ase_mlpot.testing import tiny_ani_model, tiny_so3krates
 from ase_mlpot.testing.datasets import teacher_dataset
 from ase_mlpot.training import (
     RecipeError,
+    TrainingResult,
     evaluate_model,
     fit_reference_energies,
     freeze_parameters,
@@ -44,7 +47,7 @@ def teacher_files(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     with torch.no_grad():  # the "CC" labels: other per-element offsets and a changed layer 2
         cc_teacher.set_reference_energies({"H": -0.52, "C": -37.85, "N": -54.55, "O": -75.06})
         for network in cc_teacher.networks.values():
-            network.weights[1].mul_(0.8)
+            network.weights[1].mul_(0.5)
     paths = {"dft": folder / "dft.h5", "cc": folder / "cc.h5"}
     write_ani_h5(teacher_dataset(dft_teacher, conformations=6, seed=1), paths["dft"])
     write_ani_h5(teacher_dataset(cc_teacher, conformations=6, seed=2, with_forces=False,
@@ -52,6 +55,12 @@ def teacher_files(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     (folder / "test-molecules.txt").write_text("# held out\nCH3CH2OH\nCH3OCH3\n")
     paths["test"] = folder / "test-molecules.txt"
     return paths
+
+
+@pytest.fixture(scope="module")
+def trained_base(teacher_files: dict[str, Path]) -> TrainingResult:
+    """The tiny ANI ensemble trained on the 'DFT' teacher set (shared by several tests)."""
+    return train(parse_recipe(_recipe(teacher_files["dft"])))
 
 
 def _recipe(data: Path, **training: object) -> dict[str, object]:
@@ -72,11 +81,12 @@ def test_reference_energy_fit_recovers_element_energies() -> None:
     np.testing.assert_allclose(list(fitted.values()), truth, rtol=0, atol=1e-8)
 
 
-def test_training_learns_teacher_and_beats_reference_fit(teacher_files: dict[str, Path]) -> None:
+def test_training_learns_teacher_and_beats_reference_fit(
+        teacher_files: dict[str, Path], trained_base: TrainingResult) -> None:
     from ase_mlpot.datasets import read_dataset
 
-    result = train(parse_recipe(_recipe(teacher_files["dft"])))
-    model = result.model.double()
+    result = trained_base
+    model = copy.deepcopy(result.model).double()
     assert model.ensemble_size == 2
     dataset = read_dataset(teacher_files["dft"])
     graphs, _ = prepare_graphs(dataset, model)
@@ -93,7 +103,8 @@ def test_training_learns_teacher_and_beats_reference_fit(teacher_files: dict[str
     # each member sees only its training folds; absolute energies of a random teacher do not
     # transfer to unseen molecules, but they must not get worse than the linear fit either
     assert metrics["energy"]["rmse_ev"] < 1.5 * linear_rmse
-    assert metrics["relative_conformer_energy"]["rmse_ev"] < np.sqrt(np.mean(spread**2)) / 2
+    assert (metrics["relative_conformer_energy_centred"]["rmse_ev"]
+            < np.sqrt(np.mean(spread**2)) / 2)
     assert metrics["forces"]["rmse_ev_per_a"] < force_rms / 2
     assert {"energy_after_element_offset", "ensemble_calibration"} <= set(metrics)
     for member in result.summary["members"]:
@@ -122,34 +133,45 @@ def test_interrupted_training_resumes_to_identical_weights(teacher_files: dict[s
 
 
 def test_finetuning_keeps_frozen_layers_bit_identical(teacher_files: dict[str, Path]) -> None:
-    base = train(parse_recipe(_recipe(teacher_files["dft"]))).model
+    """Transfer learning from the 'DFT' teacher itself to the 'CC' labels (same layers 1 and 3,
+    layer 2 halved, other reference energies): training layer 2 and the output layer can
+    reach the new labels, while layers 1 and 3 stay bit-identical."""
+    base = tiny_ani_model(seed=11, ensemble_size=1, hidden=(16, 8, 8)).double()
     base_state = {k: v.clone() for k, v in base.state_dict().items()}
     document = {"name": "tiny-cc", "data": {"train": [str(teacher_files["cc"])],
                                             "test_molecules": str(teacher_files["test"])},
                 "finetune": {"base": "unused"},
-                "training": {"ensemble_size": 2, "max_epochs": 15, "batch_size": 16,
-                             "learning_rate": 3e-3, "force_weight": 0.0}}
-    result = train(parse_recipe(document), base_model=base)
+                "training": {"ensemble_size": 2, "max_epochs": 30, "batch_size": 8,
+                             "learning_rate": 5e-4, "force_weight": 0.0, "dtype": "float64"}}
+    result = train(parse_recipe(document), base_model=base,
+                   base_provenance={"name": "teacher", "weights_sha256": "0" * 64})
     tuned = result.model
     frozen = set(result.summary["frozen_parameters"])
     assert frozen == {f"networks.{s}.{k}.{layer}" for s in "HCNO"
                       for k in ("weights", "biases") for layer in (0, 2)}
     for key, value in tuned.state_dict().items():
-        unchanged = torch.equal(value, base_state[key])
         layer = int(key.rsplit(".", 1)[1])
-        assert unchanged == (layer in (0, 2)), key
-    assert "CH3CH2OH" in result.summary["held_out_molecules"]
+        for member in range(2):
+            unchanged = torch.equal(value[member], base_state[key][0])
+            assert unchanged == (layer in (0, 2)), (key, member)
+    # the held-out molecules are gone from training and validation: 16 of 18 molecules remain
+    assert result.summary["conformations"] == 16 * 6 and result.summary["molecules"] == 16
     assert result.summary["force_labelled"] == 0
+    assert result.summary["parent"]["name"] == "teacher"
+    for key, value in base.state_dict().items():  # the caller's base model is not modified
+        assert torch.equal(value, base_state[key]), key
     from ase_mlpot.datasets import read_dataset
 
     cc = read_dataset(teacher_files["cc"])
-    before = evaluate_model(base.double(), cc)["energy"]["rmse_ev"]
-    after = evaluate_model(tuned.double(), cc)["energy"]["rmse_ev"]
-    assert after < before / 3
+    refit_only = copy.deepcopy(base)  # what the reference-energy refit alone achieves
+    refit_only.set_reference_energies(tuned.reference_energy_dict())
+    before = evaluate_model(refit_only, cc, molecules=["CH3CH2OH", "CH3OCH3"])
+    after = evaluate_model(tuned, cc, molecules=["CH3CH2OH", "CH3OCH3"])  # held out
+    for metric in ("energy", "relative_conformer_energy"):
+        assert after[metric]["rmse_ev"] < before[metric]["rmse_ev"] / 1.5, metric
 
 
-def test_so3krates_trains_and_finetunes_with_its_default_freeze(
-        teacher_files: dict[str, Path]) -> None:
+def test_so3krates_finetunes_with_its_default_freeze() -> None:
     teacher = tiny_so3krates(seed=5).double()
     dataset = teacher_dataset(teacher, conformations=4, seed=3)
     base = tiny_so3krates(seed=6, ensemble_size=2)
@@ -225,3 +247,74 @@ def test_cli_train_evaluate_finetune(teacher_files: dict[str, Path], tmp_path: P
     result = runner.invoke(main, ["finetune", str(out), str(teacher_files["cc"]), "-o",
                                   str(tmp_path / "other"), "--freeze", "networks.*.nope"])
     assert result.exit_code == 1 and "matches no parameter" in result.output
+
+
+@pytest.mark.parametrize("factory", [tiny_ani_model, tiny_so3krates])
+def test_members_split_and_join_exactly(factory: object) -> None:
+    from ase_mlpot import keys
+    from ase_mlpot.data.batch import atoms_to_batch, batch_to_device
+    from ase_mlpot.models.outputs import compute_outputs
+    from ase_mlpot.testing import organic_molecule
+
+    ensemble = factory(ensemble_size=3).double()  # type: ignore[operator]
+    members = [ensemble.member(k) for k in range(3)]
+    joined = type(ensemble).from_members(members)
+    for key, value in ensemble.state_dict().items():
+        assert torch.equal(value, joined.state_dict()[key]), key
+    batch = batch_to_device(
+        atoms_to_batch(organic_molecule(), elements=ensemble.atomic_numbers,
+                       cutoff=ensemble.cutoff), dtype=torch.float64, device="cpu")
+    member_energies = compute_outputs(ensemble, batch, forces=False)[keys.MEMBER_ENERGIES]
+    for k, member in enumerate(members):
+        single = compute_outputs(member, batch, forces=False)[keys.TOTAL_ENERGY]
+        torch.testing.assert_close(member_energies[k], single, rtol=0, atol=1e-10)
+    with pytest.raises(ValueError, match="one configuration"):
+        type(ensemble).from_members([members[0], ensemble])
+    with pytest.raises(IndexError):
+        ensemble.member(3)
+
+
+def test_evaluation_metrics_on_designed_errors() -> None:
+    """Errors built to be pure per-element offsets, or per-molecule constants, land in the
+    metrics that must (and must not) see them."""
+    from ase_mlpot.training import evaluate_graphs
+
+    teacher = tiny_ani_model(seed=3, ensemble_size=1).double()
+    graphs, _ = prepare_graphs(teacher_dataset(teacher, conformations=3, seed=4), teacher)
+    predicted = evaluate_graphs(teacher, graphs)
+    assert predicted["energy"]["rmse_ev"] < 1e-9  # the teacher reproduces its own labels
+    delta = np.array([0.01, -0.2, 0.05, 0.3])  # eV per H, C, N, O
+    offset = [dataclasses.replace(g, energy=g.energy - float(g.counts @ delta)) for g in graphs]
+    metrics = evaluate_graphs(teacher, offset)
+    assert metrics["energy"]["rmse_ev"] > 0.1
+    assert metrics["energy_after_element_offset"]["rmse_ev"] < 1e-9
+    assert metrics["relative_conformer_energy"]["rmse_ev"] < 1e-9
+    assert metrics["isomerization_energy"]["rmse_ev"] < 1e-9
+    shift = {"CH3CH2OH": 0.3, "CH3OCH3": -0.1}  # isomers; every other molecule unshifted
+    shifted = [dataclasses.replace(g, energy=g.energy - shift.get(g.molecule, 0.0))
+               for g in graphs]
+    metrics = evaluate_graphs(teacher, shifted)
+    assert metrics["relative_conformer_energy"]["rmse_ev"] < 1e-9
+    assert metrics["isomer_pairs"] == ["CH3CH2OH/CH3OCH3", "CH3COOH/HCOOCH3"]
+    assert metrics["isomerization_energy"]["mae_ev"] == pytest.approx(0.2, abs=1e-9)  # 0.4, 0
+    assert metrics["energy_after_element_offset"]["rmse_ev"] > 0.01
+    pairs = [g for g in graphs if g.molecule == "H2O"]
+    noisy = [dataclasses.replace(g, energy=g.energy - 0.1 * i) for i, g in enumerate(pairs)]
+    water = evaluate_graphs(teacher, noisy)["relative_conformer_energy"]
+    # errors 0, 0.1, 0.2: pair differences 0.1, 0.2, 0.1
+    assert water["rmse_ev"] == pytest.approx(np.sqrt((0.01 + 0.04 + 0.01) / 3), abs=1e-9)
+
+
+def test_so3krates_recipe_trains_an_ensemble(teacher_files: dict[str, Path]) -> None:
+    document = {"name": "tiny-so3", "model": {"architecture": "so3krates", "config": {
+        "num_features": 16, "num_heads": 2, "num_layers": 2, "degrees": [1, 2],
+        "num_radial_basis": 8, "energy_regression_dim": 16, "cutoff": 4.0}},
+        "data": {"train": [str(teacher_files["dft"])]},
+        "training": {"ensemble_size": 2, "max_epochs": 3, "batch_size": 16,
+                     "learning_rate": 3e-3, "force_weight": 1.0}}
+    result = train(parse_recipe(document))
+    assert result.model.architecture == "so3krates" and result.model.ensemble_size == 2
+    for member in result.summary["members"]:
+        history = member["history"]
+        assert [h["epoch"] for h in history] == [0, 1, 2, 3]
+        assert member["best"]["loss"] < history[0]["valid_loss"]  # better than the start

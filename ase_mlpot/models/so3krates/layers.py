@@ -13,6 +13,7 @@ Weight layout of the per-head projections: ``(heads, d_in, d_out)`` with q_i^h =
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 
 import torch
@@ -170,8 +171,10 @@ class EuclideanAttention(torch.nn.Module):
     with q = σ(x W_q), k = σ(x W_k), v = x W_v and σ the q/k non-linearity. Receiver i gives the
     query, sender j the key and value.
 
-    Evaluation: all H + |𝓛| head sums ⟨·,·⟩ are one product with a constant 0/1 matrix
-    (2F → H + |𝓛|), their broadcast over head features and spherical components another
+    Evaluation: all H + |𝓛| head sums ⟨·,·⟩ are one reshaped sum over g = gcd(d, d')
+    consecutive features (followed, only if d ≠ d', by a product with a constant 0/1 matrix
+    2F/g → H + |𝓛|; a narrow product is several times slower than the sum on the CPU), their
+    broadcast over head features and spherical components is one product with a 0/1 matrix
     (H + |𝓛| → F + m_tot), and Δx and Δχ are scattered together; the five block-diagonal
     projections are gathered from the head matrices into one ``(F, 5F)`` matrix by one index.
 
@@ -180,7 +183,7 @@ class EuclideanAttention(torch.nn.Module):
     """
 
     projection_index: torch.Tensor
-    head_sum: torch.Tensor
+    head_sum: torch.Tensor | None
     head_expansion: torch.Tensor
 
     def __init__(self, config: So3kratesConfig) -> None:
@@ -197,13 +200,18 @@ class EuclideanAttention(torch.nn.Module):
         self.register_buffer(
             "projection_index", self._projection_index(), persistent=False
         )  # (F·5F,)
-        # head_sum[c, g] = 1 if feature c of [q ⊙ k ⊙ w]_inv,ev belongs to head g (H inv, |L| ev).
-        head_of_feature = torch.cat([torch.arange(f) // self.head_dim,
-                                     h + torch.arange(f) // self.ev_head_dim])  # (2F,)
+        # head_sum[c, g] = 1 if the c-th group of sum_width features of [q ⊙ k ⊙ w]_inv,ev
+        # belongs to head g (H invariant, then |L| Euclidean heads); None if that is the identity.
+        self.sum_width = math.gcd(self.head_dim, self.ev_head_dim)
+        groups = torch.arange(f // self.sum_width) * self.sum_width  # (F/g,) first features
+        head_of_group = torch.cat([groups // self.head_dim,
+                                   h + groups // self.ev_head_dim])  # (2F/g,)
         self.register_buffer(
-            "head_sum", functional.one_hot(head_of_feature, h + n_deg).to(torch.float64),
+            "head_sum",
+            functional.one_hot(head_of_group, h + n_deg).to(torch.float64)
+            if self.head_dim != self.ev_head_dim else None,
             persistent=False,
-        )  # (2F, H + |L|)
+        )  # (2F/g, H + |L|)
         # head_expansion[g, c] = 1 if output column c (F features, then m_tot components of χ)
         # takes head g's coefficient.
         head_of_output = torch.cat([torch.arange(f) // self.head_dim,
@@ -272,10 +280,15 @@ class EuclideanAttention(torch.nn.Module):
         query, key = query_key.split(two_f, dim=1)  # (n_atoms, 2F) ×2
         qk = (query.index_select(0, geometry.receivers)
               * key.index_select(0, geometry.senders))  # (n_edges, 2F)
-        weighted = qk.view(n_directions, n_pairs, two_f) * filters  # (D, n_pairs, 2F)
-        coefficients = weighted.view(n_edges, two_f) @ self.head_sum.to(x.dtype)
+        # Multiplied in the summed layout (…, 2F/g, g), so that the backward of the sum (a
+        # broadcast) feeds the product directly instead of being copied into a (…, 2F) tensor.
+        n_groups, n_heads = two_f // self.sum_width, self.num_heads + self.num_degrees
+        weighted = (qk.view(n_directions, n_pairs, n_groups, self.sum_width)
+                    * filters.view(n_pairs, n_groups, self.sum_width))  # (D, n_pairs, 2F/g, g)
+        coefficients = weighted.sum(3).view(n_edges, n_groups)  # (n_edges, 2F/g)
+        if self.head_sum is not None:  # (n_edges, 2F/g) partial sums → heads
+            coefficients = coefficients @ self.head_sum.to(x.dtype)
         # coefficients: (n_edges, H + |L|), [α; β] before the cutoff
-        n_heads = self.num_heads + self.num_degrees
         coefficients = (coefficients.view(n_directions, n_pairs, n_heads)
                         * geometry.head_cutoffs).view(n_edges, n_heads)  # (n_edges, H + |L|)
         carried = torch.cat([value.index_select(0, geometry.senders), geometry.harmonics], dim=1)
