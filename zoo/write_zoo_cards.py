@@ -30,13 +30,16 @@ LEVELS = {
     "ccsd(t)-cbs-composite": "CCSD(T)/CBS composite (HF/QZ + MP2/CBS[TZ,QZ] + "
                              "(CCSD(T)-MP2)/DZ; pyscf)",
 }
-CITATIONS = [
-    {"text": "ase_mlpot: a zoo of machine-learned interatomic potentials for ASE and pyiron"
-             " (see CITATION.cff)", "doi": None},
-    {"text": "J. S. Smith et al., \"Approaching coupled cluster accuracy with a general-purpose"
-             " neural network potential through transfer learning\", Nat. Commun. 10, 2903"
-             " (2019)", "doi": "10.1038/s41467-019-10827-4"},
-]
+ZOO_CITATION = {"text": "ase_mlpot: a zoo of machine-learned interatomic potentials for ASE and"
+                        " pyiron (see CITATION.cff)", "doi": None}
+ARCHITECTURE_CITATIONS = {
+    "ani": {"text": "J. S. Smith et al., \"Approaching coupled cluster accuracy with a"
+                    " general-purpose neural network potential through transfer learning\","
+                    " Nat. Commun. 10, 2903 (2019)", "doi": "10.1038/s41467-019-10827-4"},
+    "so3krates": {"text": "J. T. Frank, O. T. Unke, K.-R. Müller, S. Chmiela, \"A Euclidean"
+                          " transformer for fast and stable machine learned force fields\","
+                          " Nat. Commun. 15, 6539 (2024)", "doi": "10.1038/s41467-024-50620-6"},
+}
 
 logger = logging.getLogger("write_zoo_cards")
 
@@ -84,7 +87,7 @@ def front_matter(name: str, training: dict[str, Any], config: dict[str, Any],
         parent = None  # an unpublished intermediate (xtb-pretrain): named in the card body
     return {
         "name": name,
-        "version": "0.1",
+        "version": recipe.get("version", "1"),
         "description": recipe["description"],
         "aliases": [],
         "architecture": config["architecture"],
@@ -95,11 +98,13 @@ def front_matter(name: str, training: dict[str, Any], config: dict[str, Any],
         "units": config["units"],
         "training_data": (f"{training['conformations']} conformations of"
                           f" {training['molecules']} CHNO molecules of the ase_mlpot corpus"
-                          f" (zoo/data), {training['level_of_theory']};"
-                          f" {len(training['held_out_molecules'])} molecules held out"),
+                          f" (zoo/data), {training['level_of_theory']}"
+                          + (f", starting from {(training.get('parent') or {}).get('name')}"
+                             if training.get("parent") else "")
+                          + f"; {len(training['held_out_molecules'])} molecules held out"),
         "metrics": metrics,
         "license": "MIT",
-        "citations": CITATIONS,
+        "citations": [ZOO_CITATION, ARCHITECTURE_CITATIONS[config["architecture"]]],
         "parent": parent,
         "gated": False,
         "bundled": {"package": "ase_mlpot", "path": f"weights/{name}"},
@@ -120,7 +125,10 @@ def body(name: str, training: dict[str, Any], results: dict[str, Any] | None) ->
              " corpus, which is still being labelled; the accuracy targets of the zoo are not met"
              " yet (numbers below). Chemical scope: neutral closed-shell H, C, N, O molecules with"
              " up to 7 heavy atoms, near thermal equilibrium geometries.", "",
-             f"Reproduce: `mlpot-zoo train zoo/recipes/{name}.toml -o ase_mlpot/weights/{name}`.",
+             "Reproduce: `python zoo/train_zoo.py` (every stage of the chain, from the committed"
+             f" corpus), or this stage alone: `mlpot-zoo train zoo/recipes/{name}.toml -o"
+             f" ase_mlpot/weights/{name}` once its base exists. Training data digest"
+             f" `{training.get('data_sha256', '?')[:16]}…` (sha256 over the conformations used).",
              "", "## Training", "",
              f"- data: {training['conformations']} conformations of {training['molecules']}"
              f" molecules ({training['force_labelled']} with forces), level"

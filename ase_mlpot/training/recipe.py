@@ -240,7 +240,7 @@ class TrainingRecipe:
     def to_dict(self) -> dict[str, Any]:
         """JSON-serialisable form (stored with the trained model)."""
         out = dataclasses.asdict(self)
-        out["root"] = str(self.root)
+        out["root"] = self.root.name  # the recipe's folder; absolute paths do not travel
         return out
 
 

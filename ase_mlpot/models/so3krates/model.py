@@ -191,7 +191,8 @@ class So3krates(PotentialModel):
 
     def transfer_learning_frozen(self) -> tuple[str, ...]:
         """Embedding and every Euclidean-transformer layer but the last frozen; the last layer
-        and the energy head (with its per-element scale and shift) are fine-tuned."""
+        and the energy head are fine-tuned (the head's per-element scale and shift only when the
+        config makes them learnable)."""
         frozen = ["members.*.embedding.*"]
         frozen += [f"members.*.layers.{t}.*" for t in range(self.config.num_layers - 1)]
         return tuple(frozen)
