@@ -6,7 +6,7 @@ Edges are handled as *pairs*: pair p joins atoms a_p and b_p with r⃗_p = r⃗_
 filter network sees (|r⃗_p|, ‖χ_b^(l) − χ_a^(l)‖²) is symmetric under a ↔ b, so each filter is
 evaluated once per pair and used for both messages a ← b and b ← a; the spherical harmonics of the
 reversed direction are (−1)^l Y_l(r̂_p). A list of pairs evaluated in one direction only is the
-plain edge list (see :class:`ase_mlpot.models.so3krates.model.PairGraph`).
+plain edge list (see :class:`PairGeometry`).
 
 Weight layout of the per-head projections: ``(heads, d_in, d_out)`` with q_i^h = x_i^h W^h.
 """
@@ -20,7 +20,6 @@ import torch
 from torch.nn import functional
 
 from ase_mlpot.models.so3krates.config import So3kratesConfig
-from ase_mlpot.nn.spherical import degree_index
 
 __all__ = [
     "ACTIVATION_FUNCTIONS",
@@ -149,13 +148,15 @@ class FilterNetworks(torch.nn.Module):
         radial_inv, radial_ev = radial_hidden.split(self.num_features, dim=1)  # (n_pairs, F) ×2
         sphc_hidden = self.activation(self.sphc_hidden(sphc_invariants))  # (n_pairs, F/2)
         sphc_inv, sphc_ev = sphc_hidden.split(self.num_features // 4, dim=1)  # (n_pairs, F/4) ×2
-        w_inv = torch.addmm(
-            self.radial_out_inv(radial_inv), sphc_inv, self.sphc_out_inv.weight.t(),
-        ) + self.sphc_out_inv.bias  # (n_pairs, F)
-        w_ev = torch.addmm(
-            self.radial_out_ev(radial_ev), sphc_ev, self.sphc_out_ev.weight.t(),
-        ) + self.sphc_out_ev.bias  # (n_pairs, F)
-        return torch.cat([w_inv, w_ev], dim=1)  # (n_pairs, 2F)
+        filters = []
+        for radial_part, sphc_part, radial_out, sphc_out in (
+            (radial_inv, sphc_inv, self.radial_out_inv, self.sphc_out_inv),
+            (radial_ev, sphc_ev, self.radial_out_ev, self.sphc_out_ev),
+        ):  # both biases added to the (F,) row once, not to the (n_pairs, F) output
+            radial = torch.addmm(radial_out.bias + sphc_out.bias, radial_part,
+                                 radial_out.weight.t())  # (n_pairs, F)
+            filters.append(torch.addmm(radial, sphc_part, sphc_out.weight.t()))  # (n_pairs, F)
+        return torch.cat(filters, dim=1)  # (n_pairs, 2F)
 
 
 class EuclideanAttention(torch.nn.Module):
@@ -173,10 +174,11 @@ class EuclideanAttention(torch.nn.Module):
 
     Evaluation: all H + |𝓛| head sums ⟨·,·⟩ are one reshaped sum over g = gcd(d, d')
     consecutive features (followed, only if d ≠ d', by a product with a constant 0/1 matrix
-    2F/g → H + |𝓛|; a narrow product is several times slower than the sum on the CPU), their
-    broadcast over head features and spherical components is one product with a 0/1 matrix
-    (H + |𝓛| → F + m_tot), and Δx and Δχ are scattered together; the five block-diagonal
-    projections are gathered from the head matrices into one ``(F, 5F)`` matrix by one index.
+    2F/g → H + |𝓛|; a narrow product is several times slower than the sum on the CPU), α is
+    broadcast over each head's values and β over the components of each degree, and the cutoff
+    weights φ/c multiply the H + |𝓛| coefficients rather than the 2F filters. The five
+    block-diagonal projections are gathered from the head matrices into one ``(F, 5F)`` matrix
+    by one ``index_select``.
 
     Args:
         config: The architecture.
@@ -184,7 +186,6 @@ class EuclideanAttention(torch.nn.Module):
 
     projection_index: torch.Tensor
     head_sum: torch.Tensor | None
-    head_expansion: torch.Tensor
 
     def __init__(self, config: So3kratesConfig) -> None:
         super().__init__()
@@ -212,14 +213,6 @@ class EuclideanAttention(torch.nn.Module):
             if self.head_dim != self.ev_head_dim else None,
             persistent=False,
         )  # (2F/g, H + |L|)
-        # head_expansion[g, c] = 1 if output column c (F features, then m_tot components of χ)
-        # takes head g's coefficient.
-        head_of_output = torch.cat([torch.arange(f) // self.head_dim,
-                                    h + degree_index(config.degrees)])  # (F + m_tot,)
-        self.register_buffer(
-            "head_expansion", functional.one_hot(head_of_output, h + n_deg).T.to(torch.float64),
-            persistent=False,
-        )  # (H + |L|, F + m_tot)
         self.reset_parameters()
 
     def _head_matrices(self) -> tuple[torch.Tensor, ...]:
@@ -291,13 +284,16 @@ class EuclideanAttention(torch.nn.Module):
         # coefficients: (n_edges, H + |L|), [α; β] before the cutoff
         coefficients = (coefficients.view(n_directions, n_pairs, n_heads)
                         * geometry.head_cutoffs).view(n_edges, n_heads)  # (n_edges, H + |L|)
-        carried = torch.cat([value.index_select(0, geometry.senders), geometry.harmonics], dim=1)
-        # carried: (n_edges, F + m_tot), [v_j, Y(r̂_ij)]
-        messages = (coefficients @ self.head_expansion.to(x.dtype)) * carried  # (n_edges, F + m)
-        updates = x.new_zeros((geometry.n_atoms, messages.shape[1])).index_add(
-            0, geometry.receivers, messages
-        )  # (n_atoms, F + m_tot)
-        delta_x, delta_chi = updates.split([f, messages.shape[1] - f], dim=1)
+        alpha, beta = coefficients.split([self.num_heads, self.num_degrees], dim=1)
+        # alpha: (n_edges, H), beta: (n_edges, |L|)
+        values = value.index_select(0, geometry.senders).view(n_edges, self.num_heads,
+                                                              self.head_dim)  # (n_edges, H, d)
+        messages = (alpha.unsqueeze(2) * values).view(n_edges, f)  # (n_edges, F)
+        sphc = beta.index_select(1, geometry.degree_index) * geometry.harmonics  # (n_edges, m)
+        delta_x = x.new_zeros(x.shape).index_add(0, geometry.receivers, messages)  # (n_atoms, F)
+        delta_chi = x.new_zeros((geometry.n_atoms, sphc.shape[1])).index_add(
+            0, geometry.receivers, sphc
+        )  # (n_atoms, m_tot)
         return delta_x, delta_chi
 
 

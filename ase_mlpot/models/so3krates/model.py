@@ -224,9 +224,9 @@ class So3krates(PotentialModel):
         distances = torch.linalg.vector_norm(vectors, dim=1)  # (n_pairs,)
         phi = self.cutoff_function(distances, self.config.cutoff)  # (n_pairs,)
         c_inv, c_ev = self.attention_denominators
-        n_pairs, n_heads = phi.shape[0], self.config.num_heads
+        n_pairs, n_heads, n_degrees = phi.shape[0], self.config.num_heads, len(self.config.degrees)
         head_cutoffs = torch.cat([(phi / c_inv).unsqueeze(1).expand(n_pairs, n_heads),
-                                  (phi / c_ev).unsqueeze(1).expand(n_pairs, len(self.parity))],
+                                  (phi / c_ev).unsqueeze(1).expand(n_pairs, n_degrees)],
                                  dim=1)  # (n_pairs, H + |L|)
         harmonics = self.harmonics(vectors)  # (n_pairs, m_tot)
         if pairs is not None:  # reverse messages: Y_l(−r̂) = (−1)^l Y_l(r̂)
