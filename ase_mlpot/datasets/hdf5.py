@@ -73,8 +73,8 @@ def hill_formula(numbers: Sequence[int] | np.ndarray) -> str:
     """Hill formula (C, H first, then alphabetical), e.g. ``C2H6O``."""
     symbols = [chemical_symbols[int(z)] for z in numbers]
     counts = {s: symbols.count(s) for s in set(symbols)}
-    order = (["C", "H"] if "C" in counts else []) + sorted(
-        s for s in counts if "C" not in counts or s not in ("C", "H"))
+    first = [s for s in ("C", "H") if s in counts] if "C" in counts else []
+    order = first + sorted(s for s in counts if s not in first)
     return "".join(s + (str(counts[s]) if counts[s] > 1 else "") for s in order)
 
 

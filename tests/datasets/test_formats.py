@@ -62,6 +62,8 @@ def test_records_to_groups(dataset: ConformerDataset) -> None:
     assert water.coordinates.shape == (6, 3, 3) and water.forces is not None
     assert water.extra["hf"].shape == (6,)
     assert hill_formula([6, 1, 1, 1, 1, 8, 1, 6, 1]) == "C2H6O"
+    assert hill_formula([6, 6, 7, 7]) == "C2N2"  # carbon without hydrogen (cyanogen)
+    assert hill_formula([8, 1, 1, 7]) == "H2NO"
 
 
 def test_ani_h5_round_trip(dataset: ConformerDataset, tmp_path: Path) -> None:
