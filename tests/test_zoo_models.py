@@ -65,13 +65,16 @@ def test_ccx_general_keeps_dft_general_layers_1_and_3(offline: dict[str, str]) -
 
 
 def test_readme_main_job_runs_offline(offline: dict[str, str], tmp_path: Path) -> None:
-    """The README's example, exactly as written, in a fresh interpreter without network."""
+    """The README's example, exactly as written, in a fresh interpreter without network (and
+    without deprecation warnings: users copy it)."""
     readme = (ROOT / "README.md").read_text()
     blocks = re.findall(r"```python\n(.*?)```", readme, flags=re.S)
     main_job = next(block for block in blocks if 'load("ccx-general"' in block)
     script = tmp_path / "main_job.py"
     script.write_text(main_job)
-    result = subprocess.run([sys.executable, str(script)], cwd=tmp_path, capture_output=True,
-                            text=True, timeout=600, env={**os.environ, **offline})
+    warnings_are_errors = ["-W", "error::DeprecationWarning", "-W", "error::FutureWarning"]
+    result = subprocess.run([sys.executable, *warnings_are_errors, str(script)], cwd=tmp_path,
+                            capture_output=True, text=True, timeout=600,
+                            env={**os.environ, **offline})
     assert result.returncode == 0, result.stderr
     assert "eV" in result.stdout
