@@ -42,18 +42,25 @@ __all__ = ["evaluate_graphs", "evaluate_model", "predict"]
 
 
 def predict(
-    model: PotentialModel, graphs: Sequence[LabelledGraph], *, batch_size: int = 64
+    model: PotentialModel, graphs: Sequence[LabelledGraph], *, batch_size: int = 64,
+    forces: bool | None = None,
 ) -> dict[str, Any]:
     """Model energies (eV), their ensemble spread (eV) and forces (eV/Å) for ``graphs``.
 
+    Args:
+        model: Any model (its dtype and device are used).
+        graphs: Prepared conformations.
+        batch_size: Conformations per batch.
+        forces: Compute forces (default: when any graph has reference forces).
+
     Returns:
         ``energy (n,)``, ``energy_std (n,)`` and ``forces``: one ``(n_atoms, 3)`` array per graph
-        that has reference forces (``None`` for the others).
+        that has reference forces (``None`` for the others, and for all without ``forces``).
     """
     parameter = next(model.parameters())
     factor = ENERGY_UNITS_TO_EV[model.energy_unit]
-    energy, spread, forces = [], [], []
-    need_forces = any(g.forces is not None for g in graphs)
+    energy, spread, forces_out = [], [], []
+    need_forces = any(g.forces is not None for g in graphs) if forces is None else forces
     for batch, targets in iterate_batches(graphs, batch_size):
         batch = batch_to_device(batch, dtype=parameter.dtype, device=parameter.device)
         out = compute_outputs(model, batch, forces=need_forces)
@@ -62,11 +69,11 @@ def predict(
         if need_forces:
             per_graph = torch.split(out[keys.FORCES].detach().cpu().double() * factor,
                                     targets.num_atoms.tolist())
-            forces.extend(f.numpy() for f in per_graph)
+            forces_out.extend(f.numpy() for f in per_graph)
         else:
-            forces.extend([None] * len(targets.energy))
+            forces_out.extend([None] * len(targets.energy))
     graph_forces = [f if g.forces is not None else None
-                    for f, g in zip(forces, graphs, strict=True)]
+                    for f, g in zip(forces_out, graphs, strict=True)]
     return {"energy": np.concatenate(energy), "energy_std": np.concatenate(spread),
             "forces": graph_forces}
 

@@ -49,6 +49,7 @@ from ase_mlpot.models.base import PotentialModel
 from ase_mlpot.models.outputs import compute_outputs
 from ase_mlpot.models.registry import get_architecture
 from ase_mlpot.training.data import LabelledGraph, TargetBatch, iterate_batches, prepare_graphs
+from ase_mlpot.training.evaluate import predict
 from ase_mlpot.training.recipe import RecipeError, TrainingOptions, TrainingRecipe
 from ase_mlpot.units import ENERGY_UNITS_TO_EV
 
@@ -182,16 +183,10 @@ def _energy_factor(model: PotentialModel) -> float:
 def network_energies(model: PotentialModel, graphs: Sequence[LabelledGraph],
                      *, batch_size: int = 64) -> np.ndarray:
     """Energies of ``graphs`` without the reference energies (ensemble mean), eV, ``(n,)``."""
-    parameter = next(model.parameters())
-    factor = _energy_factor(model)
-    reference = model.reference_energies.cpu().numpy() * factor  # (n_elements,) | eV
-    out = []
-    for batch, _ in iterate_batches(graphs, batch_size):
-        batch = batch_to_device(batch, dtype=parameter.dtype, device=parameter.device)
-        total = compute_outputs(model, batch, forces=False)[keys.TOTAL_ENERGY]  # (n_graphs,)
-        out.append(total.cpu().numpy() * factor)
+    reference = model.reference_energies.cpu().numpy() * _energy_factor(model)  # (n_el,) | eV
     counts = np.stack([g.counts for g in graphs])  # (n, n_elements)
-    return np.concatenate(out) - counts @ reference
+    energies = predict(model, graphs, batch_size=batch_size, forces=False)["energy"]  # (n,)
+    return energies - counts @ reference
 
 
 def fit_reference_energies(
@@ -330,10 +325,7 @@ def _run_fingerprint(options: TrainingOptions, train_graphs: Sequence[LabelledGr
         sort_keys=True, default=str).encode())
     for value in model.state_dict().values():
         digest.update(value.detach().cpu().contiguous().numpy().tobytes())
-    for graphs in (train_graphs, valid_graphs):
-        for graph in graphs:
-            digest.update(f"{graph.molecule}:{graph.energy!r};".encode())
-        digest.update(b"|")
+    digest.update(f"{_data_digest(train_graphs)}|{_data_digest(valid_graphs)}".encode())
     return digest.hexdigest()
 
 
@@ -577,19 +569,16 @@ def train(
         [recipe.resolve(p) for p in recipe.data.train], exclude_molecules=held_out,
         min_heavy_atoms=recipe.data.min_heavy_atoms, max_heavy_atoms=recipe.data.max_heavy_atoms)
     base_info = base_provenance
-    if recipe.finetune is not None:
-        if base_model is None:
-            from ase_mlpot.api import load_artifact_by_name
+    if recipe.finetune is not None and base_model is None:
+        from ase_mlpot.api import load_artifact_by_name
 
-            base_path = recipe.finetune.base
-            candidate = recipe.resolve(base_path)
-            artifact, base_info = load_artifact_by_name(
-                candidate if candidate.is_dir() else base_path, device="cpu")
-            base_model = artifact.model
-        template = base_model.member(0)
-    else:
-        template = _scratch_member(recipe, options.seed)
-    template = template.to(dtype=dtype, device=device)
+        base_path = recipe.finetune.base
+        candidate = recipe.resolve(base_path)
+        artifact, base_info = load_artifact_by_name(
+            candidate if candidate.is_dir() else base_path, device="cpu")
+        base_model = artifact.model
+    # supplies elements, cutoff and energy unit; members are built from the base or afresh
+    template = base_model if base_model is not None else _scratch_member(recipe, options.seed)
     graphs, skipped = prepare_graphs(dataset, template, with_forces=options.force_weight > 0)
     if skipped:
         logger.warning("left out %d conformations the model cannot take, e.g. %s",
