@@ -7,14 +7,15 @@ Human output goes to stdout, logs and progress bars to stderr; ``--json`` prints
 
 from __future__ import annotations
 
-import functools
 import json
 import logging
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, TypeVar, cast
+from typing import Any, TypeVar
 
 import click
+
+from ase_mlpot.cli_errors import EXIT_OFFLINE, EXIT_VERIFICATION, ZooCommandError, command_errors
 
 __all__ = ["main"]
 
@@ -50,49 +51,8 @@ def convert(source: Path, destination: Path, name: str | None, force: bool) -> N
 
 # --------------------------------------------------------------------------- zoo commands
 
-EXIT_OK = 0
-EXIT_ERROR = 1
-EXIT_USAGE = 2
-EXIT_VERIFICATION = 3
-EXIT_OFFLINE = 4
-EXIT_UNKNOWN_MODEL = 5
-
 _F = TypeVar("_F", bound=Callable[..., Any])
-
-
-class ZooCommandError(click.ClickException):
-    """A failed zoo command: ``Error: <message>`` on stderr and a documented exit code."""
-
-    def __init__(self, message: str, exit_code: int = EXIT_ERROR) -> None:
-        super().__init__(message)
-        self.exit_code = exit_code  # type: ignore[misc]  # click's documented hook
-
-
-def _exit_code(error: Exception) -> int:
-    from ase_mlpot.errors import BundleError, ChecksumError, ModelNotFoundError, OfflineError
-
-    if isinstance(error, ModelNotFoundError):
-        return EXIT_UNKNOWN_MODEL
-    if isinstance(error, (ChecksumError, BundleError)):
-        return EXIT_VERIFICATION
-    if isinstance(error, OfflineError):
-        return EXIT_OFFLINE
-    return EXIT_ERROR
-
-
-def _zoo_errors(function: _F) -> _F:
-    """Turn ase_mlpot errors into messages on stderr and documented exit codes."""
-
-    @functools.wraps(function)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        from ase_mlpot.errors import MLPotError
-
-        try:
-            return function(*args, **kwargs)
-        except MLPotError as error:
-            raise ZooCommandError(str(error), _exit_code(error)) from error
-
-    return cast(_F, wrapper)
+_zoo_errors = command_errors()
 
 
 def _json_option(function: _F) -> _F:

@@ -126,19 +126,11 @@ def _override(recipe: Any, max_epochs: int | None, device: str | None) -> Any:
 
 
 def _recipe_errors(function: Any) -> Any:
-    import functools
+    """Recipe, data-file and ase_mlpot errors: one ``Error:`` line and the documented exit
+    code (5 for an unknown model, 4 offline, 1 otherwise)."""
+    from ase_mlpot.cli_errors import command_errors
 
-    @functools.wraps(function)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        from ase_mlpot.errors import MLPotError
-        from ase_mlpot.training import RecipeError
-
-        try:
-            return function(*args, **kwargs)
-        except (RecipeError, MLPotError, FileNotFoundError, ValueError) as error:
-            raise click.ClickException(str(error)) from error
-
-    return wrapper
+    return command_errors(FileNotFoundError, ValueError)(function)
 
 
 @click.command("train")

@@ -10,13 +10,8 @@ from typing import Any
 import pytest
 from click.testing import CliRunner, Result
 
-from ase_mlpot.cli import (
-    EXIT_OFFLINE,
-    EXIT_UNKNOWN_MODEL,
-    EXIT_USAGE,
-    EXIT_VERIFICATION,
-    main,
-)
+from ase_mlpot.cli import main
+from ase_mlpot.cli_errors import EXIT_OFFLINE, EXIT_UNKNOWN_MODEL, EXIT_USAGE, EXIT_VERIFICATION
 from tests.hub.support import HubEnv, sha256_bytes
 
 

@@ -19,6 +19,7 @@ import torch
 from click.testing import CliRunner
 
 from ase_mlpot.cli import main
+from ase_mlpot.cli_errors import EXIT_UNKNOWN_MODEL
 from ase_mlpot.datasets import write_ani_h5
 from ase_mlpot.io import load_artifact
 from ase_mlpot.testing import tiny_ani_model, tiny_so3krates
@@ -247,6 +248,8 @@ def test_cli_train_evaluate_finetune(teacher_files: dict[str, Path], tmp_path: P
     result = runner.invoke(main, ["finetune", str(out), str(teacher_files["cc"]), "-o",
                                   str(tmp_path / "other"), "--freeze", "networks.*.nope"])
     assert result.exit_code == 1 and "matches no parameter" in result.output
+    result = runner.invoke(main, ["evaluate", "ccx-genral", str(teacher_files["dft"])])
+    assert result.exit_code == EXIT_UNKNOWN_MODEL and "ccx-general" in result.output
 
 
 @pytest.mark.parametrize("factory", [tiny_ani_model, tiny_so3krates])

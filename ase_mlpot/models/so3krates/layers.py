@@ -19,7 +19,9 @@ from collections.abc import Callable
 import torch
 from torch.nn import functional
 
+from ase_mlpot.models.so3krates.aggregation import AttentionLayout, aggregate_attention
 from ase_mlpot.models.so3krates.config import So3kratesConfig
+from ase_mlpot.nn.spherical import degree_index
 
 __all__ = [
     "ACTIVATION_FUNCTIONS",
@@ -107,8 +109,9 @@ class FilterNetworks(torch.nn.Module):
     For branch b ∈ {inv, ev}: w_p^b = MLP_r^b(rbf_p) + MLP_s^b(d_p) with
     MLP_r: K → F (σ) → F, MLP_s: |𝓛| → F/4 (σ) → F and the SPHC distance invariants
     d_p^(l) = ‖χ_b^(l) − χ_a^(l)‖² / √(2l+1). The first layers of both branches are stored
-    stacked (rows [inv; ev]); the model fuses the radial first layers of all layers into one
-    matrix product (they share the input rbf).
+    stacked (rows [inv; ev]) and evaluated as one product. (Fusing the radial first layers of
+    all T layers into one product is no faster on a molecule and slower on a large box, where
+    the ``(n_pairs, T·2F)`` result is too large for the allocator to recycle.)
 
     Args:
         config: The architecture.
@@ -133,17 +136,17 @@ class FilterNetworks(torch.nn.Module):
             _lecun_normal_(layer.weight, generator)
             torch.nn.init.zeros_(layer.bias)
 
-    def forward(self, radial_hidden: torch.Tensor, sphc_invariants: torch.Tensor) -> torch.Tensor:
+    def forward(self, rbf: torch.Tensor, sphc_invariants: torch.Tensor) -> torch.Tensor:
         """Filters of both branches.
 
         Args:
-            radial_hidden: σ(W_r rbf + b_r) of this layer, ``(n_pairs, 2F)`` (may be a strided
-                view into the fused product of all layers).
+            rbf: Radial basis, ``(n_pairs, K)``.
             sphc_invariants: d_p, ``(n_pairs, |𝓛|)``.
 
         Returns:
             ``[w_inv, w_ev]``, ``(n_pairs, 2F)``.
         """
+        radial_hidden = self.activation(self.radial_hidden(rbf))  # (n_pairs, 2F)
         # torch.split, not slicing: a slice's backward zero-fills the whole input each time.
         radial_inv, radial_ev = radial_hidden.split(self.num_features, dim=1)  # (n_pairs, F) ×2
         sphc_hidden = self.activation(self.sphc_hidden(sphc_invariants))  # (n_pairs, F/2)
@@ -172,13 +175,13 @@ class EuclideanAttention(torch.nn.Module):
     with q = σ(x W_q), k = σ(x W_k), v = x W_v and σ the q/k non-linearity. Receiver i gives the
     query, sender j the key and value.
 
-    Evaluation: all H + |𝓛| head sums ⟨·,·⟩ are one reshaped sum over g = gcd(d, d')
-    consecutive features (followed, only if d ≠ d', by a product with a constant 0/1 matrix
-    2F/g → H + |𝓛|; a narrow product is several times slower than the sum on the CPU), α is
-    broadcast over each head's values and β over the components of each degree, and the cutoff
-    weights φ/c multiply the H + |𝓛| coefficients rather than the 2F filters. The five
-    block-diagonal projections are gathered from the head matrices into one ``(F, 5F)`` matrix
-    by one ``index_select``.
+    Evaluation: the five block-diagonal projections are gathered from the head matrices into
+    one ``(F, 5F)`` matrix by one ``index_select``; everything per edge runs in
+    :func:`~ase_mlpot.models.so3krates.aggregation.aggregate_attention`, chunk by chunk: all
+    H + |𝓛| head sums ⟨·,·⟩ are one reshaped sum over g = gcd(d, d') consecutive features
+    (followed, only if d ≠ d', by a product with a constant 0/1 matrix 2F/g → H + |𝓛|; a narrow
+    product is several times slower than the sum on the CPU), and the cutoff weights φ/c
+    multiply the H + |𝓛| coefficients rather than the 2F filters.
 
     Args:
         config: The architecture.
@@ -186,6 +189,11 @@ class EuclideanAttention(torch.nn.Module):
 
     projection_index: torch.Tensor
     head_sum: torch.Tensor | None
+    degree_index: torch.Tensor
+    degree_one_hot: torch.Tensor
+    #: Atom pairs per chunk of the edge computations on the CPU (sized to stay in cache); on a
+    #: GPU all pairs go in one chunk.
+    cpu_chunk_pairs: int = 1024
 
     def __init__(self, config: So3kratesConfig) -> None:
         super().__init__()
@@ -213,7 +221,22 @@ class EuclideanAttention(torch.nn.Module):
             if self.head_dim != self.ev_head_dim else None,
             persistent=False,
         )  # (2F/g, H + |L|)
+        self.register_buffer("degree_index", degree_index(config.degrees), persistent=False)
+        self.register_buffer(
+            "degree_one_hot",
+            functional.one_hot(self.degree_index, n_deg).to(torch.float64),
+            persistent=False,
+        )  # (m_tot, |L|)
         self.reset_parameters()
+
+    def layout(self, dtype: torch.dtype, device: torch.device) -> AttentionLayout:
+        """Head layout and chunk size of the edge computations, constants in ``dtype``."""
+        return AttentionLayout(
+            num_heads=self.num_heads, head_dim=self.head_dim, sum_width=self.sum_width,
+            head_sum=None if self.head_sum is None else self.head_sum.to(dtype),
+            degree_one_hot=self.degree_one_hot.to(dtype), degree_index=self.degree_index,
+            chunk_pairs=None if device.type == "cuda" else self.cpu_chunk_pairs,
+        )
 
     def _head_matrices(self) -> tuple[torch.Tensor, ...]:
         """The head matrices in the column order [q | q' | k | k' | v] of the projection."""
@@ -263,38 +286,15 @@ class EuclideanAttention(torch.nn.Module):
             ``Δx (n_atoms, F)``, ``Δχ (n_atoms, m_tot)``.
         """
         f, two_f = self.num_features, 2 * self.num_features
-        n_pairs, n_directions = filters.shape[0], geometry.num_directions
-        n_edges = geometry.receivers.shape[0]
         projected = x @ self.projection_matrix()  # (n_atoms, 5F)
         # torch.split, not slicing: a slice's backward zero-fills the whole input each time.
         query_key, value = projected.split([2 * two_f, f], dim=1)  # (n_atoms, 4F), (n_atoms, F)
         if self.qk_non_linearity is not _identity:
             query_key = self.qk_non_linearity(query_key)  # (n_atoms, 4F)
         query, key = query_key.split(two_f, dim=1)  # (n_atoms, 2F) ×2
-        qk = (query.index_select(0, geometry.receivers)
-              * key.index_select(0, geometry.senders))  # (n_edges, 2F)
-        # Multiplied in the summed layout (…, 2F/g, g), so that the backward of the sum (a
-        # broadcast) feeds the product directly instead of being copied into a (…, 2F) tensor.
-        n_groups, n_heads = two_f // self.sum_width, self.num_heads + self.num_degrees
-        weighted = (qk.view(n_directions, n_pairs, n_groups, self.sum_width)
-                    * filters.view(n_pairs, n_groups, self.sum_width))  # (D, n_pairs, 2F/g, g)
-        coefficients = weighted.sum(3).view(n_edges, n_groups)  # (n_edges, 2F/g)
-        if self.head_sum is not None:  # (n_edges, 2F/g) partial sums → heads
-            coefficients = coefficients @ self.head_sum.to(x.dtype)
-        # coefficients: (n_edges, H + |L|), [α; β] before the cutoff
-        coefficients = (coefficients.view(n_directions, n_pairs, n_heads)
-                        * geometry.head_cutoffs).view(n_edges, n_heads)  # (n_edges, H + |L|)
-        alpha, beta = coefficients.split([self.num_heads, self.num_degrees], dim=1)
-        # alpha: (n_edges, H), beta: (n_edges, |L|)
-        values = value.index_select(0, geometry.senders).view(n_edges, self.num_heads,
-                                                              self.head_dim)  # (n_edges, H, d)
-        messages = (alpha.unsqueeze(2) * values).view(n_edges, f)  # (n_edges, F)
-        sphc = beta.index_select(1, geometry.degree_index) * geometry.harmonics  # (n_edges, m)
-        delta_x = x.new_zeros(x.shape).index_add(0, geometry.receivers, messages)  # (n_atoms, F)
-        delta_chi = x.new_zeros((geometry.n_atoms, sphc.shape[1])).index_add(
-            0, geometry.receivers, sphc
-        )  # (n_atoms, m_tot)
-        return delta_x, delta_chi
+        return aggregate_attention(query, key, value, filters, geometry.head_cutoffs,
+                                   geometry.harmonics, geometry.receivers, geometry.senders,
+                                   self.layout(x.dtype, x.device))
 
 
 class ExchangeBlock(torch.nn.Module):
@@ -383,16 +383,14 @@ class So3kratesLayer(torch.nn.Module):
                 norm.reset_parameters()
 
     def forward(
-        self, x: torch.Tensor, chi: torch.Tensor, radial_hidden: torch.Tensor,
-        geometry: PairGeometry,
+        self, x: torch.Tensor, chi: torch.Tensor, geometry: PairGeometry
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """One layer.
 
         Args:
             x: ``(n_atoms, F)``.
             chi: ``(n_atoms, m_tot)``.
-            radial_hidden: This layer's σ(W_r rbf + b_r), ``(n_pairs, 2F)``.
-            geometry: Pairs, cutoffs, harmonics.
+            geometry: Pairs, radial basis, cutoffs, harmonics.
 
         Returns:
             Updated ``x (n_atoms, F)`` and ``χ (n_atoms, m_tot)``.
@@ -400,7 +398,7 @@ class So3kratesLayer(torch.nn.Module):
         difference = (chi.index_select(0, geometry.second)
                       - chi.index_select(0, geometry.first))  # (n_pairs, m_tot)
         sphc_invariants = (difference * difference) @ geometry.norm_matrix  # (n_pairs, |L|)
-        filters = self.filters(radial_hidden, sphc_invariants)  # (n_pairs, 2F)
+        filters = self.filters(geometry.rbf, sphc_invariants)  # (n_pairs, 2F)
         delta_x, delta_chi = self.attention(x, filters, geometry)
         x = x + delta_x  # (n_atoms, F)
         chi = chi + delta_chi  # (n_atoms, m_tot)

@@ -22,7 +22,6 @@ from collections.abc import Mapping, Sequence
 from typing import ClassVar
 
 import torch
-from torch.nn import functional
 
 from ase_mlpot import keys
 from ase_mlpot.models.base import PotentialModel
@@ -88,7 +87,6 @@ class So3kratesNetwork(torch.nn.Module):
         self.embedding = torch.nn.Embedding(len(config.elements), config.num_features)
         self.layers = torch.nn.ModuleList(So3kratesLayer(config) for _ in range(config.num_layers))
         self.head = EnergyHead(config)
-        self.activation = self.layers[0].filters.activation
 
     def reset_parameters(self, generator: torch.Generator | None = None) -> None:
         """JAX-style initialisation: every dense weight N(0, 1/fan_in), biases zero."""
@@ -102,22 +100,13 @@ class So3kratesNetwork(torch.nn.Module):
             layer.reset_parameters(generator)
         self.head.reset_parameters(generator)
 
-    def fused_radial_hidden(self, rbf: torch.Tensor) -> torch.Tensor:
-        """σ(rbf W_r^{(t)ᵀ} + b_r^{(t)}) of all T layers in one product, ``(n_pairs, T·2F)``."""
-        weight = torch.cat([layer.filters.radial_hidden.weight for layer in self.layers])
-        bias = torch.cat([layer.filters.radial_hidden.bias for layer in self.layers])
-        return self.activation(functional.linear(rbf, weight, bias))  # (n_pairs, T·2F)
-
     def forward(
         self, species: torch.Tensor, chi: torch.Tensor, geometry: PairGeometry
     ) -> torch.Tensor:
         """Atomic energies ``(n_atoms,)`` from ``species (n_atoms,)`` and χ⁰ ``(n_atoms, m)``."""
         x = self.embedding(species)  # (n_atoms, F)
-        radial = self.fused_radial_hidden(geometry.rbf)  # (n_pairs, T·2F)
-        for layer, radial_hidden in zip(
-            self.layers, radial.split(2 * self.config.num_features, dim=1), strict=True
-        ):
-            x, chi = layer(x, chi, radial_hidden, geometry)
+        for layer in self.layers:
+            x, chi = layer(x, chi, geometry)
         return self.head(x, species)  # (n_atoms,)
 
 
