@@ -1,6 +1,6 @@
-"""Typed training recipes, read from TOML: what to train, on which data, and how.
+"""Typed training recipes, read from TOML or YAML: what to train, on which data, and how.
 
-A recipe file has up to four tables (paths are relative to the recipe file)::
+A recipe file has up to four tables (paths are relative to the recipe file); in TOML::
 
     name = "dft-general"
     description = "ANI ensemble trained on the zoo's wB97X/6-31G* corpus"
@@ -22,6 +22,9 @@ A recipe file has up to four tables (paths are relative to the recipe file)::
     base = "dft-general"         # zoo name or artifact folder
     freeze = "default"           # or a list of parameter-name patterns
 
+The same recipe in YAML (``.yaml``/``.yml``) is the same nesting of mappings and lists
+(``model: {architecture: ani, config: {...}}``, ``training: {max_epochs: 300}``, ...).
+
 Units: the loss is in eV, w_E·⟨ΔE²/N⟩ + w_F·⟨ΔF²⟩ (eV², eV²/Å²); learning rates are AdamW's.
 """
 
@@ -32,6 +35,8 @@ import sys
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
+
+from ase_mlpot.errors import MLPotError
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -80,6 +85,20 @@ class ModelSpec:
 
     architecture: str
     config: dict[str, Any] = field(default_factory=dict)
+
+    def build_config(self) -> Any:
+        """The architecture's typed config of one member (validated).
+
+        Raises:
+            RecipeError: Unknown architecture, unknown config fields or invalid values.
+        """
+        from ase_mlpot.models.registry import get_architecture
+
+        try:
+            _, config_class = get_architecture(self.architecture)
+            return config_class.from_dict({**self.config, "ensemble_size": 1})
+        except (KeyError, TypeError, ValueError, MLPotError) as error:
+            raise RecipeError(f"[model.config]: {error}") from None
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -262,7 +281,10 @@ def parse_recipe(document: dict[str, Any], *, root: Path = Path(".")) -> Trainin
     data_table = dict(document["data"])
     if isinstance(data_table.get("train"), str):
         data_table["train"] = [data_table["train"]]
-    model = document.get("model")
+    model = None if document.get("model") is None else _from_table(
+        ModelSpec, dict(document["model"]), "model")
+    if model is not None:
+        model.build_config()  # fail at parse time, not after hours of data preparation
     finetune = document.get("finetune")
     return TrainingRecipe(
         name=str(document["name"]),
@@ -270,7 +292,7 @@ def parse_recipe(document: dict[str, Any], *, root: Path = Path(".")) -> Trainin
         version=str(document.get("version", "1")),
         data=_from_table(DataSpec, data_table, "data"),
         training=_from_table(TrainingOptions, dict(document.get("training", {})), "training"),
-        model=None if model is None else _from_table(ModelSpec, dict(model), "model"),
+        model=model,
         finetune=None if finetune is None else _from_table(FinetuneSpec, dict(finetune),
                                                             "finetune"),
         root=root,
@@ -278,14 +300,24 @@ def parse_recipe(document: dict[str, Any], *, root: Path = Path(".")) -> Trainin
 
 
 def load_recipe(path: str | Path) -> TrainingRecipe:
-    """Read a TOML recipe; relative paths in it are resolved against its folder.
+    """Read a TOML recipe (or YAML, for a ``.yaml``/``.yml`` file); relative paths in it are
+    resolved against its folder.
 
     Raises:
-        RecipeError: Unreadable TOML or an invalid recipe (see :func:`parse_recipe`).
+        RecipeError: An unreadable or unparsable file, a document that is not a mapping, or an
+            invalid recipe (see :func:`parse_recipe`).
     """
+    import yaml
+
     path = Path(path)
     try:
-        document = tomllib.loads(path.read_text())
-    except (OSError, tomllib.TOMLDecodeError) as error:
+        text = path.read_text()
+        if path.suffix.lower() in (".yaml", ".yml"):
+            document = yaml.safe_load(text)
+        else:
+            document = tomllib.loads(text)
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError, yaml.YAMLError) as error:
         raise RecipeError(f"{path}: {error}") from None
+    if not isinstance(document, dict):
+        raise RecipeError(f"{path}: a recipe is a mapping of tables, got {type(document).__name__}")
     return parse_recipe(document, root=path.resolve().parent)

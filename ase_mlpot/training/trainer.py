@@ -525,12 +525,8 @@ def _resolve_dtype_device(options: TrainingOptions) -> tuple[torch.dtype, torch.
 
 def _scratch_member(recipe: TrainingRecipe, seed: int) -> PotentialModel:
     assert recipe.model is not None
-    model_class, config_class = get_architecture(recipe.model.architecture)
-    try:
-        config = config_class.from_dict({**recipe.model.config, "ensemble_size": 1})
-    except (TypeError, ValueError) as error:
-        raise RecipeError(f"[model.config]: {error}") from None
-    model = model_class(config)
+    model_class, _ = get_architecture(recipe.model.architecture)
+    model = model_class(recipe.model.build_config())
     model.reset_parameters(torch.Generator().manual_seed(seed))
     model.zero_output_layer()
     return model

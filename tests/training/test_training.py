@@ -206,6 +206,41 @@ def test_recipe_errors_are_named(tmp_path: Path, teacher_files: dict[str, Path])
     (tmp_path / "bad.toml").write_text("name = 'x'\n[data\n")
     with pytest.raises(RecipeError, match=r"bad\.toml"):
         load_recipe(tmp_path / "bad.toml")
+    (tmp_path / "bad.yaml").write_text("name: x\ndata: [unclosed\n")
+    with pytest.raises(RecipeError, match=r"bad\.yaml"):
+        load_recipe(tmp_path / "bad.yaml")
+    (tmp_path / "list.yml").write_text("- name\n")
+    with pytest.raises(RecipeError, match="mapping"):
+        load_recipe(tmp_path / "list.yml")
+    # the architecture's own validation runs when the recipe is read, not at training time
+    so3 = {**_recipe(teacher_files["dft"]),
+           "model": {"architecture": "so3krates", "config": {"num_features": 64,
+                                                             "degrees": [1, 2, 3]}}}
+    with pytest.raises(RecipeError, match=r"\[model.config\].*divisible"):
+        parse_recipe(so3)
+    with pytest.raises(RecipeError, match="unknown architecture"):
+        parse_recipe({**so3, "model": {"architecture": "mace"}})
+
+
+def test_yaml_recipe_equals_toml(tmp_path: Path) -> None:
+    (tmp_path / "r.toml").write_text(
+        'name = "r"\n[model]\narchitecture = "ani"\n[model.config.hidden_layers]\n'
+        'H = [16, 8]\nC = [16, 8]\nN = [16, 8]\nO = [16, 8]\n'
+        '[data]\ntrain = ["a.jsonl"]\n[training]\nmax_epochs = 7\nlearning_rate = 1e-3\n')
+    (tmp_path / "r.yaml").write_text(
+        "name: r\nmodel:\n  architecture: ani\n  config:\n    hidden_layers:\n"
+        "      {H: [16, 8], C: [16, 8], N: [16, 8], O: [16, 8]}\n"
+        "data:\n  train: a.jsonl\ntraining:\n  max_epochs: 7\n  learning_rate: 1.0e-3\n")
+    assert load_recipe(tmp_path / "r.yaml") == load_recipe(tmp_path / "r.toml")
+
+
+@pytest.mark.parametrize("path", sorted((Path(__file__).parents[2] / "zoo" / "recipes")
+                                        .glob("*.toml")), ids=lambda p: p.stem)
+def test_zoo_recipes_are_valid(path: Path) -> None:
+    recipe = load_recipe(path)
+    assert recipe.name == path.stem
+    if recipe.finetune is None:
+        assert recipe.model is not None and recipe.model.build_config() is not None
 
 
 def test_cli_train_evaluate_finetune(teacher_files: dict[str, Path], tmp_path: Path) -> None:
