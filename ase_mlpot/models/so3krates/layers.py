@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
+from dataclasses import dataclass
 
 import torch
 from torch.nn import functional
@@ -56,6 +57,7 @@ def _lecun_normal_(weight: torch.Tensor, generator: torch.Generator | None) -> N
                      * fan_in**-0.5)
 
 
+@dataclass(frozen=True, slots=True, kw_only=True, eq=False)
 class PairGeometry:
     """Per-structure geometry shared by every layer and committee member.
 
@@ -80,27 +82,18 @@ class PairGeometry:
         n_atoms: Number of atoms.
     """
 
-    __slots__ = ("cutoff", "degree_index", "first", "harmonics", "head_cutoffs", "n_atoms",
-                 "norm_matrix", "num_directions", "rbf", "receivers", "second", "senders")
-
-    def __init__(
-        self, *, first: torch.Tensor, second: torch.Tensor, num_directions: int,
-        receivers: torch.Tensor, senders: torch.Tensor, cutoff: torch.Tensor,
-        head_cutoffs: torch.Tensor, harmonics: torch.Tensor, rbf: torch.Tensor,
-        degree_index: torch.Tensor, norm_matrix: torch.Tensor, n_atoms: int,
-    ) -> None:
-        self.first = first
-        self.second = second
-        self.num_directions = num_directions
-        self.receivers = receivers
-        self.senders = senders
-        self.cutoff = cutoff
-        self.head_cutoffs = head_cutoffs
-        self.harmonics = harmonics
-        self.rbf = rbf
-        self.degree_index = degree_index
-        self.norm_matrix = norm_matrix
-        self.n_atoms = n_atoms
+    first: torch.Tensor
+    second: torch.Tensor
+    num_directions: int
+    receivers: torch.Tensor
+    senders: torch.Tensor
+    cutoff: torch.Tensor
+    head_cutoffs: torch.Tensor
+    harmonics: torch.Tensor
+    rbf: torch.Tensor
+    degree_index: torch.Tensor
+    norm_matrix: torch.Tensor
+    n_atoms: int
 
 
 class FilterNetworks(torch.nn.Module):
