@@ -23,6 +23,7 @@ from ase_mlpot.training.trainer import (
     TrainingResult,
     fit_reference_energies,
     freeze_parameters,
+    parameter_groups,
     train,
     train_member,
 )
@@ -40,6 +41,7 @@ __all__ = [
     "fit_reference_energies",
     "freeze_parameters",
     "load_recipe",
+    "parameter_groups",
     "parse_recipe",
     "train",
     "train_member",

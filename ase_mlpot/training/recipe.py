@@ -66,6 +66,8 @@ def _from_table(cls: type, table: dict[str, Any], where: str) -> Any:
     if unknown:
         raise RecipeError(f"[{where}]: unknown keys {unknown}; known: {sorted(known)}")
     values = {k: tuple(v) if isinstance(v, list) else v for k, v in table.items()}
+    if isinstance(values.get("weight_decay_groups"), dict):  # pattern → decay, in file order
+        values["weight_decay_groups"] = tuple(values["weight_decay_groups"].items())
     if values.get("max_grad_norm") == 0:  # TOML has no null: 0 switches clipping off
         values["max_grad_norm"] = None
     try:
@@ -151,7 +153,13 @@ class TrainingOptions:
         force_weight: w_F of the force term ⟨ΔF²⟩ (eV²/Å², per component; 0: energy-only).
         batch_size: Conformations per optimisation step.
         learning_rate: Initial AdamW learning rate.
-        weight_decay: AdamW decoupled weight decay.
+        weight_decay: AdamW decoupled weight decay (of every parameter no group names).
+        weight_decay_groups: Per-parameter decay as (pattern, decay) pairs, patterns
+            (:func:`fnmatch.fnmatchcase`) over the parameter names of a one-member model, the
+            first match wins; in a recipe a table, e.g. ANI-1x-like decays falling with depth
+            and none on biases: ``[training.weight_decay_groups]``
+            ``"networks.*.weights.0" = 1e-4``, ``"networks.*.weights.1" = 1e-5``,
+            ``"networks.*.weights.2" = 1e-6`` with ``weight_decay = 0``.
         lr_factor: Learning-rate factor on a validation plateau.
         lr_patience: Epochs without improvement before the learning rate drops.
         min_learning_rate: Training stops when the learning rate falls below this.
@@ -171,6 +179,7 @@ class TrainingOptions:
     batch_size: int = 32
     learning_rate: float = 1e-3
     weight_decay: float = 1e-6
+    weight_decay_groups: tuple[tuple[str, float], ...] = ()
     lr_factor: float = 0.5
     lr_patience: int = 10
     min_learning_rate: float = 1e-5
@@ -207,6 +216,11 @@ class TrainingOptions:
         if self.max_grad_norm is not None and self.max_grad_norm <= 0:
             raise ValueError("max_grad_norm must be > 0 (leave it out to switch clipping off:"
                              " use max_grad_norm = 0 in a recipe)")
+        for group in self.weight_decay_groups:
+            if (len(group) != 2 or not isinstance(group[0], str)
+                    or not isinstance(group[1], (int, float)) or group[1] < 0):
+                raise ValueError("weight_decay_groups must map parameter-name patterns to"
+                                 f" decays >= 0, got {group!r}")
         if not 0 < self.lr_factor < 1:
             raise ValueError(f"lr_factor must lie in (0, 1), got {self.lr_factor}")
         if self.dtype not in ("float32", "float64"):

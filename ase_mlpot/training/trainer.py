@@ -223,6 +223,33 @@ def fit_reference_energies(
     return fitted
 
 
+def _check_patterns(model: PotentialModel, patterns: Sequence[str], what: str) -> None:
+    """Raise RecipeError for a parameter-name pattern that matches nothing (a typo)."""
+    names = [name for name, _ in model.named_parameters()]
+    for pattern in patterns:
+        if not any(fnmatch.fnmatchcase(name, pattern) for name in names):
+            raise RecipeError(f"{what} pattern {pattern!r} matches no parameter of the"
+                              f" {model.architecture} model; parameters: {names}")
+
+
+def parameter_groups(model: PotentialModel, options: TrainingOptions) -> list[dict[str, Any]]:
+    """AdamW parameter groups of the trainable parameters: the decay of the first matching
+    ``weight_decay_groups`` pattern, else ``weight_decay``.
+
+    Raises:
+        RecipeError: A pattern that matches no parameter.
+    """
+    _check_patterns(model, [pattern for pattern, _ in options.weight_decay_groups],
+                    "weight_decay_groups")
+    groups: dict[float, list[torch.nn.Parameter]] = {}
+    for name, parameter in model.named_parameters():
+        if parameter.requires_grad:
+            decay = next((float(d) for pattern, d in options.weight_decay_groups
+                          if fnmatch.fnmatchcase(name, pattern)), options.weight_decay)
+            groups.setdefault(decay, []).append(parameter)
+    return [{"params": params, "weight_decay": decay} for decay, params in groups.items()]
+
+
 def freeze_parameters(model: PotentialModel, patterns: Sequence[str]) -> list[str]:
     """Switch off gradients of the parameters whose names match any pattern.
 
@@ -232,11 +259,7 @@ def freeze_parameters(model: PotentialModel, patterns: Sequence[str]) -> list[st
     Raises:
         RecipeError: A pattern that matches no parameter (a typo would silently train all).
     """
-    names = [name for name, _ in model.named_parameters()]
-    for pattern in patterns:
-        if not any(fnmatch.fnmatchcase(name, pattern) for name in names):
-            raise RecipeError(f"freeze pattern {pattern!r} matches no parameter of the"
-                              f" {model.architecture} model; parameters: {names}")
+    _check_patterns(model, patterns, "freeze")
     frozen = []
     for name, parameter in model.named_parameters():
         if any(fnmatch.fnmatchcase(name, pattern) for pattern in patterns):
@@ -318,7 +341,9 @@ def _run_fingerprint(options: TrainingOptions, train_graphs: Sequence[LabelledGr
     continues a finished run), the seed, the starting weights, which parameters train, the
     reference energies, the training and validation conformations, and ``context`` (the
     caller's description of the run, e.g. the recipe)."""
-    settings = {k: v for k, v in dataclasses.asdict(options).items() if k != "max_epochs"}
+    # (no weight_decay_groups: the same fingerprint as before the option existed)
+    settings = {k: v for k, v in dataclasses.asdict(options).items()
+                if k != "max_epochs" and not (k == "weight_decay_groups" and not v)}
     trainable = [name for name, p in model.named_parameters() if p.requires_grad]
     digest = hashlib.sha256(json.dumps(
         [settings, seed, trainable, model.reference_energy_dict(), context],
@@ -383,8 +408,7 @@ def train_member(
         raise RecipeError(f"{label}: every parameter is frozen; nothing to train")
     with_forces = options.force_weight > 0
     device = next(model.parameters()).device
-    optimizer = torch.optim.AdamW(trainable, lr=options.learning_rate,
-                                  weight_decay=options.weight_decay)
+    optimizer = torch.optim.AdamW(parameter_groups(model, options), lr=options.learning_rate)
     scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(
         optimizer, mode="min", factor=options.lr_factor, patience=options.lr_patience,
         threshold=0.0)

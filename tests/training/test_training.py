@@ -222,6 +222,29 @@ def test_recipe_errors_are_named(tmp_path: Path, teacher_files: dict[str, Path])
         parse_recipe({**so3, "model": {"architecture": "mace"}})
 
 
+def test_weight_decay_groups(teacher_files: dict[str, Path]) -> None:
+    from ase_mlpot.training import parameter_groups
+
+    recipe = parse_recipe(_recipe(teacher_files["dft"], weight_decay=0.0, weight_decay_groups={
+        "networks.*.weights.0": 1e-4, "networks.*.weights.*": 1e-6}))
+    options = recipe.training
+    assert options.weight_decay_groups == (("networks.*.weights.0", 1e-4),
+                                           ("networks.*.weights.*", 1e-6))
+    model = tiny_ani_model(ensemble_size=1)
+    model.get_parameter("networks.H.weights.1").requires_grad_(False)  # frozen: in no group
+    decays = {id(p): group["weight_decay"] for group in parameter_groups(model, options)
+              for p in group["params"]}
+    for name, parameter in model.named_parameters():
+        expected = (None if not parameter.requires_grad else 1e-4 if name.endswith("weights.0")
+                    else 1e-6 if ".weights." in name else 0.0)  # first match wins; biases: 0
+        assert decays.get(id(parameter)) == expected, name
+    with pytest.raises(RecipeError, match=r"weight_decay_groups pattern 'networks\.\*\.weight\.0'"):
+        parameter_groups(model, dataclasses.replace(
+            options, weight_decay_groups=(("networks.*.weight.0", 1e-4),)))
+    with pytest.raises(RecipeError, match="decays >= 0"):
+        parse_recipe(_recipe(teacher_files["dft"], weight_decay_groups={"networks.*": -1.0}))
+
+
 def test_yaml_recipe_equals_toml(tmp_path: Path) -> None:
     (tmp_path / "r.toml").write_text(
         'name = "r"\n[model]\narchitecture = "ani"\n[model.config.hidden_layers]\n'
