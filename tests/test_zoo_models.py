@@ -1,8 +1,10 @@
 """The zoo's own bundled models: offline use, the README main job, and the transfer-learning
-recipe visible in the shipped weights (ccx-general's frozen layers equal dft-general's)."""
+recipe visible in the shipped weights (each fine-tuned model's frozen parameters equal its
+parent's: for ccx-general, dft-general's hidden layers 1 and 3)."""
 
 from __future__ import annotations
 
+import fnmatch
 import os
 import re
 import subprocess
@@ -20,6 +22,8 @@ from ase_mlpot.api import load_artifact_by_name
 
 ROOT = Path(__file__).resolve().parents[1]
 BUNDLED = ("dft-general", "ccx-general")
+#: (fine-tuned model, its parent)
+TRANSFER_LEARNED = [("ccx-general", "dft-general")]
 
 
 @pytest.fixture
@@ -41,11 +45,13 @@ def test_bundled_models_are_listed_as_usable_offline(offline: dict[str, str]) ->
         assert [check.status for check in hub.verify(name)] == ["ok", "ok"]
 
 
-def test_ccx_general_relaxes_and_reports_uncertainty_offline(offline: dict[str, str]) -> None:
+@pytest.mark.parametrize("name", ["ccx-general"])
+def test_ccx_models_relax_and_report_uncertainty_offline(offline: dict[str, str],
+                                                         name: str) -> None:
     atoms = molecule("CH3CH2OH")
     atoms.rattle(0.05, seed=1)
-    atoms.calc = load("ccx-general", device="cpu")
-    assert atoms.calc.parameters["model"] == "ccx-general"
+    atoms.calc = load(name, device="cpu")
+    assert atoms.calc.parameters["model"] == name
     start = atoms.get_potential_energy()
     assert BFGS(atoms, logfile=None).run(fmax=0.02, steps=300)
     assert atoms.get_potential_energy() < start
@@ -53,15 +59,21 @@ def test_ccx_general_relaxes_and_reports_uncertainty_offline(offline: dict[str, 
     assert atoms.calc.results["energy_std"] > 0.0
 
 
-def test_ccx_general_keeps_dft_general_layers_1_and_3(offline: dict[str, str]) -> None:
-    """The ANI-1ccx recipe, checked on our own shipped weights as on the published ones."""
-    dft, _ = load_artifact_by_name("dft-general")
-    ccx, _ = load_artifact_by_name("ccx-general")
-    assert ccx.metadata["model"]["parent"] == "dft-general"
-    dft_state, ccx_state = dft.model.state_dict(), ccx.model.state_dict()
-    for key, value in ccx_state.items():
-        layer = int(key.rsplit(".", 1)[1])
-        assert torch.equal(value, dft_state[key]) == (layer in (0, 2)), key
+@pytest.mark.parametrize(("tuned", "base"), TRANSFER_LEARNED, ids=[t for t, _ in TRANSFER_LEARNED])
+def test_frozen_parameters_are_the_base_models(offline: dict[str, str], tuned: str,
+                                               base: str) -> None:
+    """Every fine-tuned zoo model: the architecture's default frozen set is bit-identical to
+    its parent's, every trained parameter moved."""
+    parent, _ = load_artifact_by_name(base)
+    child, _ = load_artifact_by_name(tuned)
+    assert child.metadata["model"]["parent"] == base
+    frozen = child.model.transfer_learning_frozen()
+    parent_state = parent.model.state_dict()
+    for name, value in child.model.named_parameters():
+        if any(fnmatch.fnmatchcase(name, pattern) for pattern in frozen):
+            assert torch.equal(value, parent_state[name]), name
+        elif value.requires_grad:
+            assert not torch.equal(value, parent_state[name]), name
 
 
 def test_readme_main_job_runs_offline(offline: dict[str, str], tmp_path: Path) -> None:
