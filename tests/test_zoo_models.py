@@ -21,9 +21,10 @@ from ase_mlpot import hub, list_models, load
 from ase_mlpot.api import load_artifact_by_name
 
 ROOT = Path(__file__).resolve().parents[1]
-BUNDLED = ("dft-general", "ccx-general")
+BUNDLED = ("dft-general", "ccx-general", "so3krates-dft-general", "so3krates-ccx-general")
 #: (fine-tuned model, its parent)
-TRANSFER_LEARNED = [("ccx-general", "dft-general")]
+TRANSFER_LEARNED = [("ccx-general", "dft-general"),
+                    ("so3krates-ccx-general", "so3krates-dft-general")]
 
 
 @pytest.fixture
@@ -45,7 +46,7 @@ def test_bundled_models_are_listed_as_usable_offline(offline: dict[str, str]) ->
         assert [check.status for check in hub.verify(name)] == ["ok", "ok"]
 
 
-@pytest.mark.parametrize("name", ["ccx-general"])
+@pytest.mark.parametrize("name", ["ccx-general", "so3krates-ccx-general"])
 def test_ccx_models_relax_and_report_uncertainty_offline(offline: dict[str, str],
                                                          name: str) -> None:
     atoms = molecule("CH3CH2OH")

@@ -32,7 +32,8 @@ def test_list_info_download_verify_remove(hub: HubEnv, tiny_artifact: Path) -> N
     assert rows["ani-1ccx"]["pinning"] == "unpinned" and rows["ani-1ccx"]["license"] == "MIT"
     assert rows["tiny"]["cached"] is False
     bundled = {row["name"] for row in run_json("list") if row["pinning"] == "bundled"}
-    assert bundled == {"dft-general", "ccx-general"}  # shipped inside the package
+    assert bundled == {"dft-general", "ccx-general", "so3krates-dft-general",
+                       "so3krates-ccx-general"}  # shipped inside the package
     assert {row["name"] for row in run_json("list", "--cached")} == bundled
 
     plan = run_json("download", "tiny", "--dry-run")
