@@ -31,6 +31,7 @@ Units: the loss is in eV, w_E·⟨ΔE²/N⟩ + w_F·⟨ΔF²⟩ (eV², eV²/Å²
 from __future__ import annotations
 
 import dataclasses
+import math
 import sys
 from dataclasses import dataclass, field, fields
 from pathlib import Path
@@ -59,6 +60,17 @@ class RecipeError(ValueError):
     """A recipe that cannot be used (unknown keys, wrong types, missing sections)."""
 
 
+def _decay_groups(groups: Any, where: str) -> tuple[tuple[str, float], ...]:
+    """(pattern, decay) pairs from a mapping (file order) or a list of pairs (training.json)."""
+    pairs = groups.items() if isinstance(groups, dict) else groups
+    try:
+        result = tuple((pattern, decay) for pattern, decay in pairs)
+    except (TypeError, ValueError):
+        raise RecipeError(f"[{where}]: weight_decay_groups must map parameter-name patterns to"
+                          f" decays, got {groups!r}") from None
+    return result
+
+
 def _from_table(cls: type, table: dict[str, Any], where: str) -> Any:
     """Build dataclass ``cls`` from a TOML table, rejecting unknown keys with their names."""
     known = {f.name: f for f in fields(cls)}
@@ -66,8 +78,8 @@ def _from_table(cls: type, table: dict[str, Any], where: str) -> Any:
     if unknown:
         raise RecipeError(f"[{where}]: unknown keys {unknown}; known: {sorted(known)}")
     values = {k: tuple(v) if isinstance(v, list) else v for k, v in table.items()}
-    if isinstance(values.get("weight_decay_groups"), dict):  # pattern → decay, in file order
-        values["weight_decay_groups"] = tuple(values["weight_decay_groups"].items())
+    if "weight_decay_groups" in values:
+        values["weight_decay_groups"] = _decay_groups(values["weight_decay_groups"], where)
     if values.get("max_grad_norm") == 0:  # TOML has no null: 0 switches clipping off
         values["max_grad_norm"] = None
     try:
@@ -100,7 +112,8 @@ class ModelSpec:
             _, config_class = get_architecture(self.architecture)
             return config_class.from_dict({**self.config, "ensemble_size": 1})
         except (KeyError, TypeError, ValueError, MLPotError) as error:
-            raise RecipeError(f"[model.config]: {error}") from None
+            message = error.args[0] if isinstance(error, KeyError) and error.args else error
+            raise RecipeError(f"[model.config]: {message}") from None
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -217,8 +230,8 @@ class TrainingOptions:
             raise ValueError("max_grad_norm must be > 0 (leave it out to switch clipping off:"
                              " use max_grad_norm = 0 in a recipe)")
         for group in self.weight_decay_groups:
-            if (len(group) != 2 or not isinstance(group[0], str)
-                    or not isinstance(group[1], (int, float)) or group[1] < 0):
+            if (len(group) != 2 or not isinstance(group[0], str) or isinstance(group[1], bool)
+                    or not isinstance(group[1], (int, float)) or not 0 <= group[1] < math.inf):
                 raise ValueError("weight_decay_groups must map parameter-name patterns to"
                                  f" decays >= 0, got {group!r}")
         if not 0 < self.lr_factor < 1:
@@ -292,25 +305,34 @@ def parse_recipe(document: dict[str, Any], *, root: Path = Path(".")) -> Trainin
     for required in ("name", "data"):
         if required not in document:
             raise RecipeError(f"the recipe has no {required!r}")
-    data_table = dict(document["data"])
+    data_table = _section(document, "data")
     if isinstance(data_table.get("train"), str):
         data_table["train"] = [data_table["train"]]
     model = None if document.get("model") is None else _from_table(
-        ModelSpec, dict(document["model"]), "model")
+        ModelSpec, _section(document, "model"), "model")
     if model is not None:
         model.build_config()  # fail at parse time, not after hours of data preparation
-    finetune = document.get("finetune")
     return TrainingRecipe(
         name=str(document["name"]),
         description=str(document.get("description", "")),
         version=str(document.get("version", "1")),
         data=_from_table(DataSpec, data_table, "data"),
-        training=_from_table(TrainingOptions, dict(document.get("training", {})), "training"),
+        training=_from_table(TrainingOptions, _section(document, "training"), "training"),
         model=model,
-        finetune=None if finetune is None else _from_table(FinetuneSpec, dict(finetune),
-                                                            "finetune"),
+        finetune=None if document.get("finetune") is None else _from_table(
+            FinetuneSpec, _section(document, "finetune"), "finetune"),
         root=root,
     )
+
+
+def _section(document: dict[str, Any], key: str) -> dict[str, Any]:
+    """A table of the recipe as a dict (absent or empty: {}); anything else is a RecipeError."""
+    table = document.get(key)
+    if table is None:
+        return {}
+    if not isinstance(table, dict):
+        raise RecipeError(f"[{key}] must be a table (mapping), got {table!r}")
+    return dict(table)
 
 
 def load_recipe(path: str | Path) -> TrainingRecipe:

@@ -218,8 +218,12 @@ def test_recipe_errors_are_named(tmp_path: Path, teacher_files: dict[str, Path])
                                                              "degrees": [1, 2, 3]}}}
     with pytest.raises(RecipeError, match=r"\[model.config\].*divisible"):
         parse_recipe(so3)
-    with pytest.raises(RecipeError, match="unknown architecture"):
+    with pytest.raises(RecipeError, match="unknown architecture 'mace'"):
         parse_recipe({**so3, "model": {"architecture": "mace"}})
+    # YAML can give sections that TOML cannot: empty ones are empty, scalars are errors
+    assert parse_recipe({**_recipe(teacher_files["dft"]), "training": None}).training.max_epochs
+    with pytest.raises(RecipeError, match=r"\[model\] must be a table"):
+        parse_recipe({**_recipe(teacher_files["dft"]), "model": "ani"})
 
 
 def test_weight_decay_groups(teacher_files: dict[str, Path]) -> None:
@@ -241,8 +245,16 @@ def test_weight_decay_groups(teacher_files: dict[str, Path]) -> None:
     with pytest.raises(RecipeError, match=r"weight_decay_groups pattern 'networks\.\*\.weight\.0'"):
         parameter_groups(model, dataclasses.replace(
             options, weight_decay_groups=(("networks.*.weight.0", 1e-4),)))
-    with pytest.raises(RecipeError, match="decays >= 0"):
-        parse_recipe(_recipe(teacher_files["dft"], weight_decay_groups={"networks.*": -1.0}))
+    for bad in (-1.0, float("nan"), float("inf"), True):
+        with pytest.raises(RecipeError, match="decays >= 0"):
+            parse_recipe(_recipe(teacher_files["dft"], weight_decay_groups={"networks.*": bad}))
+    for bad in (None, ["networks.*"], 3):
+        with pytest.raises(RecipeError, match="weight_decay_groups must map"):
+            parse_recipe(_recipe(teacher_files["dft"], weight_decay_groups=bad))
+    # the list-of-pairs form that training.json stores reads back to the same options
+    as_pairs = parse_recipe(_recipe(teacher_files["dft"], weight_decay=0.0, weight_decay_groups=[
+        ["networks.*.weights.0", 1e-4], ["networks.*.weights.*", 1e-6]])).training
+    assert as_pairs == options and hash(as_pairs) == hash(options)
 
 
 def test_yaml_recipe_equals_toml(tmp_path: Path) -> None:

@@ -16,7 +16,7 @@ def _layout(num_heads: int, chunk_pairs: int | None) -> AttentionLayout:
     config = So3kratesConfig(num_features=8, num_heads=num_heads, degrees=(1, 2),
                              num_radial_basis=4, energy_regression_dim=4)
     attention = EuclideanAttention(config)
-    attention.cpu_chunk_pairs = chunk_pairs  # type: ignore[assignment]
+    attention.cpu_chunk_pairs = chunk_pairs
     return attention.layout(torch.float64, torch.device("cpu"))
 
 
@@ -80,8 +80,10 @@ def test_matches_plain_formula_and_derivatives(
     assert torch.autograd.gradgradcheck(function, tuple(tensors))
 
 
-def test_no_pairs_gives_zero_updates() -> None:
-    layout = _layout(4, 3)
+@pytest.mark.parametrize("chunk_pairs", [None, 3])
+def test_no_pairs_gives_zero_updates(chunk_pairs: int | None) -> None:
+    """A lone atom, or atoms farther apart than the cutoff (also on the single-chunk GPU path)."""
+    layout = _layout(4, chunk_pairs)
     query = torch.randn(N_ATOMS, 16, dtype=torch.float64, requires_grad=True)
     empty = torch.zeros(0, dtype=torch.int64)
     delta_x, delta_chi = aggregate_attention(

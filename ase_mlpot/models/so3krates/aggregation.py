@@ -28,7 +28,7 @@ import torch
 __all__ = ["AttentionLayout", "aggregate_attention"]
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, eq=False)
 class AttentionLayout:
     """Shapes and constant matrices of one attention layer.
 
@@ -53,7 +53,9 @@ class AttentionLayout:
 
 
 def _chunks(n_pairs: int, chunk_pairs: int | None) -> list[tuple[int, int]]:
-    """Pair ranges [start, stop) covering 0..n_pairs."""
+    """Pair ranges [start, stop) covering 0..n_pairs (none for no pairs)."""
+    if n_pairs == 0:
+        return []
     step = chunk_pairs or n_pairs
     return [(start, min(start + step, n_pairs)) for start in range(0, n_pairs, step)]
 
@@ -74,7 +76,7 @@ def _partial_sums(
     n, two_f = filters.shape
     groups = two_f // layout.sum_width
     sums = (qk.view(n_directions, n, groups, layout.sum_width)
-            * filters.view(n, groups, layout.sum_width)).sum(3)  # (D, n, 2F/g)
+            * filters.reshape(n, groups, layout.sum_width)).sum(3)  # (D, n, 2F/g)
     sums = sums.view(n_directions * n, groups)  # (D·n, 2F/g)
     if layout.head_sum is None:
         return sums
@@ -111,11 +113,12 @@ class _AttentionAggregation(torch.autograd.Function):
             coefficients = (coefficients.view(n_directions, n, -1)
                             * head_cutoffs[start:stop]).view(n_directions * n, -1)  # (D·n, H+L)
             alpha, beta = coefficients.split([heads, coefficients.shape[1] - heads], dim=1)
-            messages = value.index_select(0, s).view(-1, heads, d).mul_(alpha.unsqueeze(2))
-            delta_x.index_add_(0, r, messages.view(-1, heads * d))
+            messages = value.index_select(0, s).view(-1, heads, d).mul_(
+                alpha.unsqueeze(2))  # (D·n, H, d)
+            delta_x.index_add_(0, r, messages.view(-1, heads * d))  # (n_atoms, F)
             sphc = beta.index_select(1, layout.degree_index).mul_(
                 _edge_rows(harmonics, n_directions, start, stop))  # (D·n, m_tot)
-            delta_chi.index_add_(0, r, sphc)
+            delta_chi.index_add_(0, r, sphc)  # (n_atoms, m_tot)
         ctx.save_for_backward(query, key, value, filters, head_cutoffs, harmonics,
                               receivers, senders)
         ctx.layout = layout
@@ -133,10 +136,12 @@ class _AttentionAggregation(torch.autograd.Function):
         n_pairs, n_edges = filters.shape[0], receivers.shape[0]
         n_directions = n_edges // n_pairs if n_pairs else 1
         heads, d, g = layout.num_heads, layout.head_dim, layout.sum_width
-        # q, k, v of the first layer do not depend on the positions: skip their gradients.
+        # Inputs that do not require grad get none (e.g. q, k, v of the first layer when the
+        # calculator evaluates forces: they depend on the species only).
         need_query, need_key, need_value = ctx.needs_input_grad[:3]
-        grad_query, grad_key, grad_value = (torch.zeros_like(query), torch.zeros_like(key),
-                                            torch.zeros_like(value))
+        grad_query = torch.zeros_like(query) if need_query else None  # (n_atoms, 2F)
+        grad_key = torch.zeros_like(key) if need_key else None  # (n_atoms, 2F)
+        grad_value = torch.zeros_like(value) if need_value else None  # (n_atoms, F)
         if n_pairs == 0:
             return (grad_query, grad_key, grad_value, torch.zeros_like(filters),
                     torch.zeros_like(head_cutoffs), torch.zeros_like(harmonics), None, None, None)
@@ -156,7 +161,7 @@ class _AttentionAggregation(torch.autograd.Function):
             grad_messages = grad_delta_x.index_select(0, r).view(-1, heads, d)  # (D·n, H, d)
             value_s = value.index_select(0, s).view(-1, heads, d)  # (D·n, H, d)
             grad_alpha = (grad_messages * value_s).sum(2)  # (D·n, H)
-            if need_value:
+            if grad_value is not None:
                 grad_value.index_add_(
                     0, s, (grad_messages * alpha.unsqueeze(2)).view(-1, heads * d))
             # Δχ_i = Σ β_e[l(m)] Y_m(e)
@@ -173,13 +178,14 @@ class _AttentionAggregation(torch.autograd.Function):
                 grad_sums = grad_sums @ layout.head_sum.t()  # (D, n, 2F/g)
             grad_sums = grad_sums.unsqueeze(3)  # (D, n, 2F/g, 1), broadcast over g features
             grad_filters.append((grad_sums * qk.view(n_directions, n, -1, g)).sum(0)
-                                .view(n, -1))  # (n, 2F)
-            if need_query or need_key:
-                grad_qk = (grad_sums * w.view(n, -1, g)).view(n_directions * n, -1)  # (D·n, 2F)
-                if need_query:
-                    grad_query.index_add_(0, r, grad_qk * key_s)
-                if need_key:
-                    grad_key.index_add_(0, s, grad_qk * query_r)
+                                .reshape(n, -1))  # (n, 2F)
+            if grad_query is not None or grad_key is not None:
+                grad_qk = (grad_sums * w.reshape(n, -1, g)).reshape(
+                    n_directions * n, -1)  # (D·n, 2F)
+                if grad_query is not None:
+                    grad_query.index_add_(0, r, grad_qk * key_s)  # (n_atoms, 2F)
+                if grad_key is not None:
+                    grad_key.index_add_(0, s, grad_qk * query_r)  # (n_atoms, 2F)
         grad_harmonics_all = torch.cat(grad_harmonics, dim=1).view(n_edges, -1)  # (D·P, m)
         return (grad_query, grad_key, grad_value, torch.cat(grad_filters),
                 torch.cat(grad_cutoffs), grad_harmonics_all, None, None, None)

@@ -186,7 +186,7 @@ class EuclideanAttention(torch.nn.Module):
     degree_one_hot: torch.Tensor
     #: Atom pairs per chunk of the edge computations on the CPU (sized to stay in cache); on a
     #: GPU all pairs go in one chunk.
-    cpu_chunk_pairs: int = 1024
+    cpu_chunk_pairs: int | None = 1024
 
     def __init__(self, config: So3kratesConfig) -> None:
         super().__init__()
