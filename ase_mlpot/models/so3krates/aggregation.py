@@ -99,6 +99,8 @@ class _AttentionAggregation(torch.autograd.Function):
         senders: torch.Tensor,
         layout: AttentionLayout,
     ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Δx ``(n_atoms, F)`` and Δχ ``(n_atoms, m_tot)``; arguments as in
+        :func:`aggregate_attention`. Saves only the inputs for the backward."""
         n_pairs, n_edges = filters.shape[0], receivers.shape[0]
         n_directions = n_edges // n_pairs if n_pairs else 1
         n_atoms, heads, d = query.shape[0], layout.num_heads, layout.head_dim
@@ -106,19 +108,19 @@ class _AttentionAggregation(torch.autograd.Function):
         delta_chi = value.new_zeros((n_atoms, harmonics.shape[1]))  # (n_atoms, m_tot)
         for start, stop in _chunks(n_pairs, layout.chunk_pairs):
             n = stop - start
-            r = _edge_rows(receivers, n_directions, start, stop)  # (D·n,)
-            s = _edge_rows(senders, n_directions, start, stop)  # (D·n,)
-            qk = query.index_select(0, r).mul_(key.index_select(0, s))  # (D·n, 2F)
+            receiver = _edge_rows(receivers, n_directions, start, stop)  # (D·n,)
+            sender = _edge_rows(senders, n_directions, start, stop)  # (D·n,)
+            qk = query.index_select(0, receiver).mul_(key.index_select(0, sender))  # (D·n, 2F)
             coefficients = _partial_sums(qk, filters[start:stop], layout, n_directions)
             coefficients = (coefficients.view(n_directions, n, -1)
                             * head_cutoffs[start:stop]).view(n_directions * n, -1)  # (D·n, H+L)
             alpha, beta = coefficients.split([heads, coefficients.shape[1] - heads], dim=1)
-            messages = value.index_select(0, s).view(-1, heads, d).mul_(
+            messages = value.index_select(0, sender).view(-1, heads, d).mul_(
                 alpha.unsqueeze(2))  # (D·n, H, d)
-            delta_x.index_add_(0, r, messages.view(-1, heads * d))  # (n_atoms, F)
+            delta_x.index_add_(0, receiver, messages.view(-1, heads * d))  # (n_atoms, F)
             sphc = beta.index_select(1, layout.degree_index).mul_(
                 _edge_rows(harmonics, n_directions, start, stop))  # (D·n, m_tot)
-            delta_chi.index_add_(0, r, sphc)  # (n_atoms, m_tot)
+            delta_chi.index_add_(0, receiver, sphc)  # (n_atoms, m_tot)
         ctx.save_for_backward(query, key, value, filters, head_cutoffs, harmonics,
                               receivers, senders)
         ctx.layout = layout
@@ -130,6 +132,8 @@ class _AttentionAggregation(torch.autograd.Function):
         grad_delta_x: torch.Tensor,
         grad_delta_chi: torch.Tensor,
     ) -> tuple[torch.Tensor | None, ...]:
+        """Gradients of q, k, v, filters, cutoff weights and harmonics from those of Δx and Δχ,
+        recomputing the per-edge products chunk by chunk (differentiable: double backward)."""
         query, key, value, filters, head_cutoffs, harmonics, receivers, senders = (
             ctx.saved_tensors)
         layout: AttentionLayout = ctx.layout
@@ -148,24 +152,25 @@ class _AttentionAggregation(torch.autograd.Function):
         grad_filters, grad_cutoffs, grad_harmonics = [], [], []
         for start, stop in _chunks(n_pairs, layout.chunk_pairs):
             n = stop - start
-            r = _edge_rows(receivers, n_directions, start, stop)  # (D·n,)
-            s = _edge_rows(senders, n_directions, start, stop)  # (D·n,)
+            receiver = _edge_rows(receivers, n_directions, start, stop)  # (D·n,)
+            sender = _edge_rows(senders, n_directions, start, stop)  # (D·n,)
             w, cutoffs = filters[start:stop], head_cutoffs[start:stop]  # (n, 2F), (n, H+L)
             harmonics_chunk = _edge_rows(harmonics, n_directions, start, stop)  # (D·n, m)
-            query_r, key_s = query.index_select(0, r), key.index_select(0, s)  # (D·n, 2F)
+            query_r = query.index_select(0, receiver)  # (D·n, 2F)
+            key_s = key.index_select(0, sender)  # (D·n, 2F)
             qk = query_r * key_s  # (D·n, 2F)
             sums = _partial_sums(qk, w, layout, n_directions).view(n_directions, n, -1)
             coefficients = (sums * cutoffs).view(n_directions * n, -1)  # (D·n, H+L)
             alpha, beta = coefficients.split([heads, coefficients.shape[1] - heads], dim=1)
             # Δx_i = Σ α_e v_j
-            grad_messages = grad_delta_x.index_select(0, r).view(-1, heads, d)  # (D·n, H, d)
-            value_s = value.index_select(0, s).view(-1, heads, d)  # (D·n, H, d)
+            grad_messages = grad_delta_x.index_select(0, receiver).view(-1, heads, d)  # (D·n, H, d)
+            value_s = value.index_select(0, sender).view(-1, heads, d)  # (D·n, H, d)
             grad_alpha = (grad_messages * value_s).sum(2)  # (D·n, H)
             if grad_value is not None:
                 grad_value.index_add_(
-                    0, s, (grad_messages * alpha.unsqueeze(2)).view(-1, heads * d))
+                    0, sender, (grad_messages * alpha.unsqueeze(2)).view(-1, heads * d))
             # Δχ_i = Σ β_e[l(m)] Y_m(e)
-            grad_sphc = grad_delta_chi.index_select(0, r)  # (D·n, m)
+            grad_sphc = grad_delta_chi.index_select(0, receiver)  # (D·n, m)
             grad_beta = (grad_sphc * harmonics_chunk) @ layout.degree_one_hot  # (D·n, L)
             grad_harmonics.append((beta.index_select(1, layout.degree_index) * grad_sphc)
                                   .view(n_directions, n, -1))  # (D, n, m)
@@ -183,9 +188,9 @@ class _AttentionAggregation(torch.autograd.Function):
                 grad_qk = (grad_sums * w.reshape(n, -1, g)).reshape(
                     n_directions * n, -1)  # (D·n, 2F)
                 if grad_query is not None:
-                    grad_query.index_add_(0, r, grad_qk * key_s)  # (n_atoms, 2F)
+                    grad_query.index_add_(0, receiver, grad_qk * key_s)  # (n_atoms, 2F)
                 if grad_key is not None:
-                    grad_key.index_add_(0, s, grad_qk * query_r)  # (n_atoms, 2F)
+                    grad_key.index_add_(0, sender, grad_qk * query_r)  # (n_atoms, 2F)
         grad_harmonics_all = torch.cat(grad_harmonics, dim=1).view(n_edges, -1)  # (D·P, m)
         return (grad_query, grad_key, grad_value, torch.cat(grad_filters),
                 torch.cat(grad_cutoffs), grad_harmonics_all, None, None, None)
