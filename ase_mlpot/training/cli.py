@@ -11,6 +11,8 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
+from ase_mlpot.cli_errors import command_errors
+
 if TYPE_CHECKING:
     from ase_mlpot.models.base import PotentialModel
     from ase_mlpot.training import TrainingRecipe, TrainingResult
@@ -125,12 +127,9 @@ def _override(recipe: Any, max_epochs: int | None, device: str | None) -> Any:
     return recipe.with_training(**changes) if changes else recipe
 
 
-def _recipe_errors(function: Any) -> Any:
-    """Recipe, data-file and ase_mlpot errors: one ``Error:`` line and the documented exit
-    code (5 for an unknown model, 4 offline, 1 otherwise)."""
-    from ase_mlpot.cli_errors import command_errors
-
-    return command_errors(FileNotFoundError, ValueError)(function)
+#: Recipe, data-file and ase_mlpot errors: one ``Error:`` line and the documented exit code
+#: (5 for an unknown model, 4 offline, 1 otherwise).
+_recipe_errors = command_errors(FileNotFoundError, ValueError)
 
 
 @click.command("train")

@@ -83,6 +83,20 @@ def _partial_sums(
     return sums @ layout.head_sum  # (D·n, H + |L|)
 
 
+def _chunk_coefficients(
+    qk: torch.Tensor, filters: torch.Tensor, cutoffs: torch.Tensor, layout: AttentionLayout,
+    n_directions: int,
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Head sums c_e ``(D, n, H + |𝓛|)`` of a chunk and, after the cutoff weights, α
+    ``(D·n, H)`` and β ``(D·n, |𝓛|)``."""
+    n = filters.shape[0]
+    sums = _partial_sums(qk, filters, layout, n_directions).view(n_directions, n, -1)
+    coefficients = (sums * cutoffs).view(n_directions * n, -1)  # (D·n, H + |L|)
+    alpha, beta = coefficients.split(
+        [layout.num_heads, coefficients.shape[1] - layout.num_heads], dim=1)
+    return sums, alpha, beta
+
+
 class _AttentionAggregation(torch.autograd.Function):
     """Δx, Δχ from q, k, v, filters, cutoff weights and harmonics (see the module docstring)."""
 
@@ -107,14 +121,11 @@ class _AttentionAggregation(torch.autograd.Function):
         delta_x = value.new_zeros((n_atoms, heads * d))  # (n_atoms, F)
         delta_chi = value.new_zeros((n_atoms, harmonics.shape[1]))  # (n_atoms, m_tot)
         for start, stop in _chunks(n_pairs, layout.chunk_pairs):
-            n = stop - start
             receiver = _edge_rows(receivers, n_directions, start, stop)  # (D·n,)
             sender = _edge_rows(senders, n_directions, start, stop)  # (D·n,)
             qk = query.index_select(0, receiver).mul_(key.index_select(0, sender))  # (D·n, 2F)
-            coefficients = _partial_sums(qk, filters[start:stop], layout, n_directions)
-            coefficients = (coefficients.view(n_directions, n, -1)
-                            * head_cutoffs[start:stop]).view(n_directions * n, -1)  # (D·n, H+L)
-            alpha, beta = coefficients.split([heads, coefficients.shape[1] - heads], dim=1)
+            _, alpha, beta = _chunk_coefficients(qk, filters[start:stop], head_cutoffs[start:stop],
+                                                 layout, n_directions)
             messages = value.index_select(0, sender).view(-1, heads, d).mul_(
                 alpha.unsqueeze(2))  # (D·n, H, d)
             delta_x.index_add_(0, receiver, messages.view(-1, heads * d))  # (n_atoms, F)
@@ -123,7 +134,7 @@ class _AttentionAggregation(torch.autograd.Function):
             delta_chi.index_add_(0, receiver, sphc)  # (n_atoms, m_tot)
         ctx.save_for_backward(query, key, value, filters, head_cutoffs, harmonics,
                               receivers, senders)
-        ctx.layout = layout
+        ctx.layout, ctx.num_directions = layout, n_directions
         return delta_x, delta_chi
 
     @staticmethod
@@ -137,8 +148,8 @@ class _AttentionAggregation(torch.autograd.Function):
         query, key, value, filters, head_cutoffs, harmonics, receivers, senders = (
             ctx.saved_tensors)
         layout: AttentionLayout = ctx.layout
+        n_directions: int = ctx.num_directions
         n_pairs, n_edges = filters.shape[0], receivers.shape[0]
-        n_directions = n_edges // n_pairs if n_pairs else 1
         heads, d, g = layout.num_heads, layout.head_dim, layout.sum_width
         # Inputs that do not require grad get none (e.g. q, k, v of the first layer when the
         # calculator evaluates forces: they depend on the species only).
@@ -159,9 +170,7 @@ class _AttentionAggregation(torch.autograd.Function):
             query_r = query.index_select(0, receiver)  # (D·n, 2F)
             key_s = key.index_select(0, sender)  # (D·n, 2F)
             qk = query_r * key_s  # (D·n, 2F)
-            sums = _partial_sums(qk, w, layout, n_directions).view(n_directions, n, -1)
-            coefficients = (sums * cutoffs).view(n_directions * n, -1)  # (D·n, H+L)
-            alpha, beta = coefficients.split([heads, coefficients.shape[1] - heads], dim=1)
+            sums, alpha, beta = _chunk_coefficients(qk, w, cutoffs, layout, n_directions)
             # Δx_i = Σ α_e v_j
             grad_messages = grad_delta_x.index_select(0, receiver).view(-1, heads, d)  # (D·n, H, d)
             value_s = value.index_select(0, sender).view(-1, heads, d)  # (D·n, H, d)
