@@ -7,7 +7,7 @@ from typing import Any
 
 import torch
 
-from ase_mlpot.calculator import MLPotCalculator, resolve_device
+from ase_mlpot.calculator import MLPotCalculator, resolve_device, resolve_dtype
 from ase_mlpot.io import Artifact, load_artifact
 
 __all__ = ["load", "load_artifact_by_name"]
@@ -52,7 +52,7 @@ def load(
     *,
     revision: str | None = None,
     device: str | torch.device | None = "auto",
-    dtype: torch.dtype | None = None,
+    dtype: str | torch.dtype | None = None,
     **calculator_kwargs: Any,
 ) -> MLPotCalculator:
     """Load a zoo model (by name) or an artifact folder (by path) as an ASE calculator.
@@ -65,7 +65,8 @@ def load(
         name_or_path: Zoo name (``"ccx-general"``, ``"ani-1ccx"`` ...) or artifact folder.
         revision: Hub revision (commit, tag, branch) overriding the registry's pin.
         device: ``"auto"`` (CUDA when available), ``"cpu"``, ``"cuda"``.
-        dtype: Evaluation dtype (default float64).
+        dtype: Evaluation dtype, ``torch.float64``/``torch.float32`` or ``"float64"``/
+            ``"float32"`` (default float64).
         **calculator_kwargs: Passed to :class:`MLPotCalculator`.
 
     Returns:
@@ -76,8 +77,10 @@ def load(
         ModelNotFoundError: Unknown name (close names are suggested).
         OfflineError: The model is not cached and the hub cannot be used.
         ChecksumError: Weights do not match their recorded sha256.
+        ValueError: Unknown dtype.
     """
     torch_device = resolve_device(device)
+    dtype = resolve_dtype(dtype)
     artifact, provenance = load_artifact_by_name(
         name_or_path, revision=revision, device=torch_device, dtype=dtype or torch.float64
     )

@@ -24,7 +24,7 @@ from ase_mlpot.models.base import PotentialModel
 from ase_mlpot.models.outputs import compute_outputs
 from ase_mlpot.units import ENERGY_UNITS_TO_EV, LENGTH_UNITS_TO_A
 
-__all__ = ["MLPotCalculator", "resolve_device"]
+__all__ = ["EVALUATION_DTYPES", "MLPotCalculator", "resolve_device", "resolve_dtype"]
 
 _FULL_TO_VOIGT = ((0, 0), (1, 1), (2, 2), (1, 2), (0, 2), (0, 1))
 
@@ -39,13 +39,33 @@ def resolve_device(device: str | torch.device | None) -> torch.device:
     return resolved
 
 
+#: Evaluation dtypes by name (``dtype="float32"`` and ``dtype=torch.float32`` are the same).
+EVALUATION_DTYPES: dict[str, torch.dtype] = {"float64": torch.float64, "float32": torch.float32}
+
+
+def resolve_dtype(dtype: str | torch.dtype | None) -> torch.dtype | None:
+    """A floating evaluation dtype from a ``torch.dtype`` or its name (``"float32"``,
+    ``"torch.float64"``); ``None`` stays ``None`` (the caller's default).
+
+    Raises:
+        ValueError: Anything else, naming the accepted dtypes.
+    """
+    if dtype is None or dtype in EVALUATION_DTYPES.values():
+        return dtype
+    if isinstance(dtype, str) and dtype.removeprefix("torch.") in EVALUATION_DTYPES:
+        return EVALUATION_DTYPES[dtype.removeprefix("torch.")]
+    raise ValueError(f"dtype must be one of {sorted(EVALUATION_DTYPES)} (a name or the torch "
+                     f"dtype), not {dtype!r}")
+
+
 class MLPotCalculator(Calculator):
     """ASE calculator around a :class:`~ase_mlpot.models.base.PotentialModel`.
 
     Args:
         model: The potential (its weights are cast to ``dtype`` and moved to ``device``).
         device: ``"cpu"``, ``"cuda"``, ``"cuda:N"`` or ``"auto"`` (CUDA when available).
-        dtype: Floating dtype of the evaluation; default float64 (sums of many atomic energies
+        dtype: Floating dtype of the evaluation, ``torch.float64``/``torch.float32`` or their
+            names; default float64 (sums of many atomic energies
             lose kcal/mol in float32).
         provenance: Model name, version, revision, weight sha256 ... recorded in ``parameters``.
         neighbor_backend: Neighbour-list backend (see :mod:`ase_mlpot.data.neighborlist`).
@@ -60,7 +80,7 @@ class MLPotCalculator(Calculator):
         model: PotentialModel,
         *,
         device: str | torch.device | None = "auto",
-        dtype: torch.dtype | None = None,
+        dtype: str | torch.dtype | None = None,
         provenance: Mapping[str, Any] | None = None,
         neighbor_backend: str = "auto",
         min_distance: float = DEFAULT_MIN_DISTANCE,
@@ -77,7 +97,7 @@ class MLPotCalculator(Calculator):
         ]
         super().__init__(**kwargs)
         self.device = resolve_device(device)
-        self.dtype = dtype or torch.float64
+        self.dtype = resolve_dtype(dtype) or torch.float64
         self.model = model.to(device=self.device, dtype=self.dtype).eval()
         for parameter in self.model.parameters():
             parameter.requires_grad_(False)

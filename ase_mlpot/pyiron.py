@@ -215,16 +215,13 @@ class MLPotJob(PythonTemplateJob):
     # ------------------------------------------------------------------ run
 
     def _calculator(self) -> MLPotCalculator:
-        import torch
-
         from ase_mlpot.api import load
 
-        dtype = getattr(torch, str(self.input.dtype)) if self.input.dtype else None
         return load(
             str(self.input.model),
             revision=self.input.revision or None,
             device=self.input.device or "auto",
-            dtype=dtype,
+            dtype=str(self.input.dtype) if self.input.dtype else None,
         )
 
     def run_static(self) -> None:

@@ -47,6 +47,23 @@ def test_default_dtype_is_float64(artifact: Path) -> None:
     assert ase_mlpot.load(artifact, device="cpu").dtype == torch.float64
 
 
+@pytest.mark.parametrize("name, dtype", [("float32", torch.float32),
+                                         ("torch.float64", torch.float64)])
+def test_dtype_by_name(artifact: Path, name: str, dtype: torch.dtype) -> None:
+    calc = ase_mlpot.load(artifact, device="cpu", dtype=name)
+    assert calc.dtype == dtype
+    assert all(p.dtype == dtype for p in calc.model.parameters())
+    atoms = water()
+    atoms.calc = calc
+    assert atoms.get_forces().dtype == np.float64
+
+
+@pytest.mark.parametrize("dtype", ["float16", "double", torch.int64, 64])
+def test_unknown_dtype_is_refused(artifact: Path, dtype: object) -> None:
+    with pytest.raises(ValueError, match=r"dtype must be one of \['float32', 'float64'\]"):
+        ase_mlpot.load(artifact, device="cpu", dtype=dtype)
+
+
 def test_tampered_weights_are_refused(artifact: Path) -> None:
     weights = artifact / "model.safetensors"
     data = bytearray(weights.read_bytes())

@@ -20,6 +20,10 @@ Steps (see ``zoo/data/README.md``):
 4. ``label --level cc``: ``ccsd(t)-cbs-composite`` labels of the DFT-labelled geometries of
    molecules with at most 4 heavy atoms (the CC set is a subset of the DFT geometries), at most
    ``--per-molecule`` per molecule, round-robin, into ``zoo/data/labels-ccsdt-cbs.jsonl``.
+   ``label --pool extra --level dft|cc``: the same for the extra molecules with at most 4 heavy
+   atoms (first ``--per-molecule`` conformations of each: the xTB minimum, then normal-mode
+   samples), which widens the chemistry of the CC set beyond the curated pool; the labels carry
+   their geometries, so training does not need the uncommitted extra geometry file.
 5. ``merge --level dft|cc OTHER.jsonl ...``: add records labelled elsewhere (new keys only).
 
 Run from the repository root, e.g.
@@ -128,15 +132,17 @@ def sample_extra(count: int, force: bool = False) -> None:
                 count, len(per_molecule), EXTRA_GEOMETRIES)
 
 
-def cc_entries(per_molecule: int) -> list[GeometryEntry]:
-    """DFT-labelled (status ok) geometries of molecules with ≤4 heavy atoms, geometry-file order."""
-    dft_ok = {r["geometry_hash"] for r in LabelStore(STORES["dft"][1]).latest().values()
-              if r["status"] == "ok"}
+def small_molecule_entries(geometries: Path, per_molecule: int,
+                           labelled_in: Path | None = None) -> list[GeometryEntry]:
+    """Geometries of molecules with ≤4 heavy atoms, at most ``per_molecule`` per molecule, in
+    geometry-file order; with ``labelled_in``, only those labelled there with status ok."""
+    labelled = ({r["geometry_hash"] for r in LabelStore(labelled_in).latest().values()
+                 if r["status"] == "ok"} if labelled_in is not None else None)
     counts: dict[str, int] = {}
     out = []
-    for entry in read_geometries(GEOMETRIES):
+    for entry in read_geometries(geometries):
         heavy = int((entry.numbers > 1).sum())
-        if heavy > CC_MAX_HEAVY or entry.geometry_hash not in dft_ok:
+        if heavy > CC_MAX_HEAVY or (labelled is not None and entry.geometry_hash not in labelled):
             continue
         if counts.get(entry.molecule, 0) >= per_molecule:
             continue
@@ -146,13 +152,17 @@ def cc_entries(per_molecule: int) -> list[GeometryEntry]:
 
 
 def label(which: str, workers: int, limit: int | None, per_molecule: int, retry: bool,
-          start: int = 0) -> None:
+          start: int = 0, pool: str = "main") -> None:
     """Label (or resume labelling) the corpus at one level, beginning at queue position ``start``
     (the queue is rotated, so nothing is skipped; use it to let a second machine work on a
-    different part of the queue)."""
+    different part of the queue). ``pool="extra"`` labels the extra molecules with ≤4 heavy
+    atoms (``per_molecule`` conformations each) instead of the curated pool."""
     level, store = STORES[which]
+    geometries = EXTRA_GEOMETRIES if pool == "extra" else GEOMETRIES
     if which == "cc":
-        entries = cc_entries(per_molecule)
+        entries = small_molecule_entries(geometries, per_molecule, STORES["dft"][1])
+    elif pool == "extra":
+        entries = small_molecule_entries(geometries, per_molecule)
     else:
         entries = read_geometries(GEOMETRIES)
         if which == "xtb" and EXTRA_GEOMETRIES.exists():
@@ -181,7 +191,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--workers", type=int, default=1)
     parser.add_argument("--limit", type=int, default=None, help="label at most this many now")
     parser.add_argument("--per-molecule", type=int, default=50,
-                        help="CC conformations per molecule")
+                        help="conformations per molecule (CC, and DFT of the extra pool)")
+    parser.add_argument("--pool", choices=["main", "extra"], default="main",
+                        help="label the curated pool, or the extra molecules with ≤4 heavy atoms")
     parser.add_argument("--retry-failed", action="store_true")
     parser.add_argument("--start", type=int, default=0,
                         help="begin at this queue position (rotates the queue)")
@@ -199,7 +211,7 @@ def main(argv: list[str] | None = None) -> None:
         merge(args.level, args.stores)
     if args.step in ("label", "all"):
         label(args.level, args.workers, args.limit, args.per_molecule, args.retry_failed,
-              args.start)
+              args.start, args.pool)
 
 
 if __name__ == "__main__":
