@@ -18,6 +18,7 @@ from typing import Any
 import click
 import numpy as np
 
+from ase_mlpot.cli_errors import command_errors
 from ase_mlpot.datasets.errors import DatasetError, DatasetFormatError
 from ase_mlpot.datasets.hdf5 import (
     ConformerDataset,
@@ -205,6 +206,69 @@ def label(source: Path, level: str, store: Path, workers: int, limit: int | None
     _emit(payload, as_json, lines)
     if summary.interrupted:
         sys.exit(130)
+
+
+# ----------------------------------------------------------------------------- select
+@data.command()
+@click.argument("source", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("-m", "--model", "model_name", required=True,
+              help="Ensemble model (zoo name or artifact folder) whose members must agree.")
+@click.option("-o", "--output", required=True, type=click.Path(dir_okay=False, path_type=Path),
+              help="Geometry file (*.jsonl) of the selected conformations, most uncertain first.")
+@click.option("--threshold", default=0.23, show_default=True,
+              help="Select where ρ = σ_E/√N_atoms exceeds this (kcal/mol/√atom; ANI-1x: 0.23).")
+@click.option("--max", "max_selected", type=click.IntRange(min=1), default=None,
+              help="Keep at most this many (the largest ρ).")
+@click.option("--exclude", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              multiple=True, help="Label store or geometry file whose conformations are skipped "
+                                  "(e.g. those already labelled); repeatable.")
+@click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto",
+              show_default=True)
+@click.option("--json", "as_json", is_flag=True, help="Print a JSON summary.")
+@command_errors()
+def select(source: Path, model_name: str, output: Path, threshold: float,
+           max_selected: int | None, exclude: tuple[Path, ...], device: str,
+           as_json: bool) -> None:
+    """Active learning: keep the conformations of SOURCE on which MODEL's ensemble disagrees.
+
+    Query by committee as in ANI-1x: each conformation is scored by ρ = σ_E/√N_atoms, the
+    spread of the ensemble members' energies per √atom in kcal/mol, and those above
+    ``--threshold`` are written to OUTPUT (largest ρ first, ρ recorded in each entry's
+    ``source``), ready for ``data label``. SOURCE is anything ``data label`` reads.
+    """
+    from ase import Atoms
+
+    from ase_mlpot.api import load
+    from ase_mlpot.datasets.sampling import query_by_committee
+
+    calc = load(model_name, device=device)
+    if calc.parameters["ensemble_size"] < 2:
+        raise click.UsageError(f"{model_name} is a single model; query by committee needs an "
+                               "ensemble (ensemble_size >= 2)")
+    known = {obj["geometry_hash"] for path in exclude for obj in read_jsonl(path)
+             if "geometry_hash" in obj}
+    entries = [e for e in _entries_from_file(source) if e.geometry_hash not in known]
+    candidates = [Atoms(numbers=e.numbers, positions=e.positions) for e in entries]
+    chosen, rho = query_by_committee(candidates, calc, threshold=threshold,
+                                     max_selected=max_selected, progress=not as_json)
+    selected = []
+    for index in chosen:
+        entry = entries[index]
+        entry.source = {**entry.source, "committee": {"model": calc.parameters["model"],
+                                                      "rho": float(rho[index])}}
+        selected.append(entry)
+    write_geometries(output, selected)
+    quantiles = np.quantile(rho, [0.5, 0.95, 1.0]).tolist() if len(rho) else [0.0, 0.0, 0.0]
+    payload = {"output": str(output), "model": calc.parameters["model"],
+               "candidates": len(entries), "excluded": len(known), "selected": len(selected),
+               "threshold": threshold, "rho_median": quantiles[0], "rho_p95": quantiles[1],
+               "rho_max": quantiles[2]}
+    _emit(payload, as_json, [
+        f"scored {len(entries)} conformations with {payload['model']} "
+        f"({calc.parameters['ensemble_size']} members); ρ median {quantiles[0]:.3f}, "
+        f"95th percentile {quantiles[1]:.3f}, max {quantiles[2]:.3f} kcal/mol/√atom",
+        f"selected {len(selected)} above {threshold} → {output}",
+    ])
 
 
 # ----------------------------------------------------------------------------- info

@@ -16,6 +16,7 @@ The harmonic energy of the displacement is ½ Σ K_i R_i² = (3/2) N_a k_B T Σ 
 from __future__ import annotations
 
 import logging
+import sys
 import zlib
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -351,6 +352,7 @@ def query_by_committee(
     *,
     threshold: float = 0.23,
     max_selected: int | None = None,
+    progress: bool = False,
 ) -> tuple[list[int], np.ndarray]:
     """Select structures on which an ensemble disagrees (ANI-1x active learning).
 
@@ -364,6 +366,7 @@ def query_by_committee(
             :class:`~ase_mlpot.calculator.MLPotCalculator`).
         threshold: Selection threshold on ρ in kcal/mol/√atom.
         max_selected: Keep at most this many (the most uncertain).
+        progress: Show a progress bar on stderr.
 
     Returns:
         Selected indices into ``candidates`` (by decreasing ρ) and ρ of every candidate,
@@ -372,10 +375,13 @@ def query_by_committee(
     Raises:
         SamplingError: The calculator does not report ``energy_std``.
     """
+    from tqdm import tqdm
+
     from ase_mlpot.units import EV_TO_KCAL_PER_MOL
 
     rho = np.zeros(len(candidates))  # (n_candidates,) | kcal/mol/√atom
-    for i, atoms in enumerate(candidates):
+    for i, atoms in enumerate(tqdm(candidates, file=sys.stderr, unit="conf", desc="committee",
+                                   disable=not progress)):
         work = atoms.copy()
         work.calc = calculator
         work.get_potential_energy()

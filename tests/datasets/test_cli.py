@@ -6,6 +6,7 @@ import json
 from collections.abc import Callable
 from pathlib import Path
 
+import numpy as np
 import pytest
 from click.testing import CliRunner
 
@@ -23,9 +24,9 @@ def _invoke(*args: str) -> str:
 
 
 def test_data_group_is_registered() -> None:
-    """``mlpot-zoo data --help`` lists the five subcommands."""
+    """``mlpot-zoo data --help`` lists the six subcommands."""
     out = _invoke("--help")
-    for command in ("sample", "label", "info", "convert", "split"):
+    for command in ("sample", "select", "label", "info", "convert", "split"):
         assert command in out
 
 
@@ -116,3 +117,60 @@ def test_info_rejects_unknown_force_sign(tmp_path: Path) -> None:
     assert result.exit_code != 0 and "forces_kind" in result.output
     ok = CliRunner().invoke(main, ["data", "info", str(path), "--forces-kind", "gradients"])
     assert ok.exit_code == 0, ok.output
+
+
+def test_select_by_committee(tmp_path: Path, make_entries: MakeEntries) -> None:
+    """``data select``: ρ of every candidate as query_by_committee gives it, selection above the
+    threshold largest first, excluded geometries skipped, ρ recorded in the output."""
+    from ase import Atoms
+
+    from ase_mlpot import load
+    from ase_mlpot.datasets.sampling import query_by_committee
+    from ase_mlpot.io import save_artifact
+    from ase_mlpot.testing import tiny_ani_model
+
+    model = save_artifact(tiny_ani_model(seed=2, ensemble_size=3), tmp_path / "committee",
+                          name="committee", version="1")
+    entries = make_entries(8, scale=0.2)
+    geometries = tmp_path / "candidates.jsonl"
+    write_geometries(geometries, entries)
+    labelled = tmp_path / "labelled.jsonl"
+    write_geometries(labelled, entries[:2])
+    _, rho = query_by_committee([Atoms(numbers=e.numbers, positions=e.positions)
+                                 for e in entries[2:]], load(model, device="cpu"), threshold=0)
+    threshold = float(np.median(rho))
+    output = tmp_path / "selected.jsonl"
+    summary = json.loads(_invoke("select", str(geometries), "-m", str(model), "-o", str(output),
+                                 "--threshold", str(threshold), "--exclude", str(labelled),
+                                 "--device", "cpu", "--json"))
+    assert summary["candidates"] == 6 and summary["excluded"] == 2
+    chosen = list(read_jsonl(output))
+    assert summary["selected"] == len(chosen) == int((rho > threshold).sum()) >= 1
+    chosen_rho = [obj["source"]["committee"]["rho"] for obj in chosen]
+    assert chosen_rho == sorted(chosen_rho, reverse=True)
+    np.testing.assert_allclose(chosen_rho, np.sort(rho[rho > threshold])[::-1], rtol=1e-12)
+    assert all(obj["source"]["committee"]["model"] == "committee" for obj in chosen)
+    assert {obj["geometry_hash"] for obj in chosen}.isdisjoint(e.geometry_hash
+                                                               for e in entries[:2])
+    one = json.loads(_invoke("select", str(geometries), "-m", str(model), "-o", str(output),
+                             "--threshold", "0", "--max", "1", "--device", "cpu", "--json"))
+    assert one["selected"] == 1 and len(list(read_jsonl(output))) == 1
+
+
+def test_select_needs_an_ensemble(tmp_path: Path, make_entries: MakeEntries) -> None:
+    """A single model cannot disagree with itself (usage error); unknown names exit 5."""
+    from ase_mlpot.io import save_artifact
+    from ase_mlpot.testing import tiny_ani_model
+
+    single = save_artifact(tiny_ani_model(ensemble_size=1), tmp_path / "single", name="single",
+                           version="1")
+    geometries = tmp_path / "candidates.jsonl"
+    write_geometries(geometries, make_entries(2))
+    runner = CliRunner()
+    result = runner.invoke(main, ["data", "select", str(geometries), "-m", str(single), "-o",
+                                  str(tmp_path / "out.jsonl"), "--device", "cpu"])
+    assert result.exit_code == 2 and "needs an ensemble" in result.output
+    result = runner.invoke(main, ["data", "select", str(geometries), "-m", "ccx-genral", "-o",
+                                  str(tmp_path / "out.jsonl"), "--device", "cpu"])
+    assert result.exit_code == 5 and "did you mean 'ccx-general'" in result.output
+    assert not (tmp_path / "out.jsonl").exists()
