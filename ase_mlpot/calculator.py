@@ -20,6 +20,7 @@ from ase.calculators.calculator import Calculator, PropertyNotImplementedError, 
 
 from ase_mlpot import keys
 from ase_mlpot.data.batch import DEFAULT_MIN_DISTANCE, atoms_to_batch, batch_to_device, collate
+from ase_mlpot.errors import DeviceUnavailableError
 from ase_mlpot.models.base import PotentialModel
 from ase_mlpot.models.outputs import compute_outputs
 from ase_mlpot.units import ENERGY_UNITS_TO_EV, LENGTH_UNITS_TO_A
@@ -35,7 +36,9 @@ def resolve_device(device: str | torch.device | None) -> torch.device:
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     resolved = torch.device(device)
     if resolved.type == "cuda" and not torch.cuda.is_available():
-        raise RuntimeError("device='cuda' was requested but CUDA is not available")
+        raise DeviceUnavailableError(
+            f"device={str(device)!r} was requested but CUDA is not available on this machine "
+            "(torch was built without CUDA or no GPU is visible); use device='cpu' or 'auto'")
     return resolved
 
 
@@ -205,8 +208,19 @@ class MLPotCalculator(Calculator):
 
         Returns:
             One dict per structure with ``energy``, ``energies``, ``energy_std``, ``forces``
-            (and ``stress`` in Voigt order), in eV and Å.
+            (and ``stress`` in Voigt order), in eV and Å; an empty list for no structures.
+
+        Raises:
+            PropertyNotImplementedError: ``stress`` with a structure that is not fully periodic.
         """
+        if not structures:
+            return []
+        if stress:
+            molecular = [i for i, atoms in enumerate(structures) if not np.all(atoms.pbc)]
+            if molecular:
+                raise PropertyNotImplementedError(
+                    f"stress needs fully periodic structures; structures {molecular} are not "
+                    "(atoms.pbc = True with a cell)")
         batches = [self._batch(atoms) for atoms in structures]
         values = self._evaluate(collate(batches), stress=stress, forces_std=False)
         results = []

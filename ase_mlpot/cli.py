@@ -37,14 +37,19 @@ def main(verbose: int) -> None:
 )
 @click.option("--name", default=None, help="Model name recorded in the artifact.")
 @click.option("--force", is_flag=True, help="Overwrite an existing artifact folder.")
+@command_errors()
 def convert(source: Path, destination: Path, name: str | None, force: bool) -> None:
     """Convert published weights into an ase_mlpot artifact folder.
 
     SOURCE is a NeuroChem ``.info`` file (or the folder holding one) or a TorchANI 2.x state dict
     (``*.pt``, read with ``weights_only=True``).
     """
+    from ase_mlpot.io import CONFIG_FILE
     from ase_mlpot.models.ani.convert import convert_published_ani
 
+    if (destination / CONFIG_FILE).exists() and not force:
+        raise ZooCommandError(f"{destination} already holds an artifact; pass --force to "
+                              "replace it")
     path = convert_published_ani(source, destination, name=name, overwrite=force)
     click.echo(str(path))
 

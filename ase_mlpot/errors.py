@@ -7,6 +7,7 @@ __all__ = [
     "BundleError",
     "ChecksumError",
     "DeprecatedModelError",
+    "DeviceUnavailableError",
     "GatedModelError",
     "HubUnreachableError",
     "IncompatibleModelError",
@@ -80,3 +81,7 @@ class RegistryError(MLPotError, ValueError):
 
 class BundleError(MLPotError):
     """An export bundle that fails verification: unsafe paths, links, files not in its manifest."""
+
+
+class DeviceUnavailableError(MLPotError, RuntimeError):
+    """A device was requested (e.g. ``device="cuda"``) that this machine does not have."""

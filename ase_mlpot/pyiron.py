@@ -63,6 +63,9 @@ CALCULATIONS = ("static", "relax", "md")
 _OPTIMIZERS = ("BFGS", "FIRE", "LBFGS")
 _ENSEMBLES = ("nve", "langevin")
 _DTYPES = ("float64", "float32")
+#: Boolean entries (section, key) of input and output: pyiron's HDF5 layer stores a Python bool
+#: as the integer 0/1, so they are turned back into bools when a job is loaded.
+_BOOLEANS = (("input", ("relax", "relax_cell")), ("output", ("converged",)))
 
 
 class MLPotDivergenceError(RuntimeError):
@@ -164,6 +167,17 @@ class MLPotJob(PythonTemplateJob):
             return None
         return atoms_from_arrays(self.output.structure)
 
+    def from_hdf(self, hdf: Any = None, group_name: str | None = None) -> None:
+        """Load the job from HDF5, with its boolean input and output entries as ``bool``."""
+        super().from_hdf(hdf=hdf, group_name=group_name)
+        for container_name, path in _BOOLEANS:
+            container = getattr(self, container_name)
+            *parents, key = path
+            for parent in parents:
+                container = container.get(parent) if container is not None else None
+            if container is not None and key in container:
+                container[key] = bool(container[key])
+
     def db_entry(self) -> dict[str, Any]:
         """pyiron's database entry, with the input structure's chemical formula."""
         entry = super().db_entry()
@@ -194,8 +208,12 @@ class MLPotJob(PythonTemplateJob):
                 f"job.input.calculation must be one of {CALCULATIONS}, "
                 f"not {self.input.calculation!r}"
             )
-        if self.input.dtype is not None and str(self.input.dtype) not in _DTYPES:
-            raise ValueError(f"job.input.dtype must be one of {_DTYPES}, not {self.input.dtype!r}")
+        if self.input.dtype is not None:
+            name = str(self.input.dtype).removeprefix("torch.")  # torch.float32 is fine too
+            if name not in _DTYPES:
+                raise ValueError(f"job.input.dtype must be one of {_DTYPES}, "
+                                 f"not {self.input.dtype!r}")
+            self.input.dtype = name
         relax = self._options("relax")
         if self.input.calculation == "relax" and relax.get("optimizer") not in _OPTIMIZERS:
             raise ValueError(

@@ -20,7 +20,7 @@ from click.testing import CliRunner
 import ase_mlpot
 from ase_mlpot.calculator import MLPotCalculator
 from ase_mlpot.cli import main
-from ase_mlpot.errors import ChecksumError, ModelFormatError
+from ase_mlpot.errors import ChecksumError, DeviceUnavailableError, ModelFormatError
 from ase_mlpot.io import load_artifact, save_artifact
 from ase_mlpot.testing import periodic_water_box, tiny_ani_model, water
 
@@ -94,8 +94,21 @@ def test_device_auto_and_cuda_request() -> None:
     expected = "cuda" if torch.cuda.is_available() else "cpu"
     assert calc.device.type == expected
     if not torch.cuda.is_available():
-        with pytest.raises(RuntimeError, match="CUDA is not available"):
+        with pytest.raises(DeviceUnavailableError, match="CUDA is not available"):
             MLPotCalculator(tiny_ani_model(), device="cuda")
+
+
+def test_calculate_batch_edge_cases() -> None:
+    """No structures: no results; stress of a batch with a molecule: the same error as
+    ``get_stress`` of that molecule (not a stress divided by a zero volume)."""
+    from ase.calculators.calculator import PropertyNotImplementedError
+
+    calc = MLPotCalculator(tiny_ani_model(), device="cpu")
+    assert calc.calculate_batch([]) == []
+    with pytest.raises(PropertyNotImplementedError, match=r"structures \[0\] are not"):
+        calc.calculate_batch([water(), periodic_water_box()], stress=True)
+    box = calc.calculate_batch([periodic_water_box()], stress=True)[0]
+    assert np.isfinite(box["stress"]).all()
 
 
 def test_instances_do_not_share_property_lists() -> None:
@@ -177,3 +190,15 @@ def test_convert_cli_neurochem_and_torchani(shared_data: Path, tmp_path: Path) -
     assert energies[1] - energies[0] == pytest.approx(-8.6e-5 + 2 * 3e-7, abs=1e-5)
     again = runner.invoke(main, ["convert", str(state_dict), "-o", str(tmp_path / "ta")])
     assert again.exit_code != 0
+
+
+def test_load_refuses_meaningless_names(artifact: Path) -> None:
+    """An empty name is not the current folder; None is not a name; a folder has no revisions."""
+    from ase_mlpot.errors import ModelNotFoundError
+
+    with pytest.raises(ModelNotFoundError, match="empty model name"):
+        ase_mlpot.load("")
+    with pytest.raises(TypeError, match="not NoneType"):
+        ase_mlpot.load(None)  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="artifact folder"):
+        ase_mlpot.load(artifact, revision="abc123")

@@ -33,6 +33,11 @@ def _symbols(numbers: Sequence[int]) -> str:
     return ", ".join(chemical_symbols[z] for z in numbers)
 
 
+def _element_name(z: int) -> str:
+    """Chemical symbol of ``z``, or ``Z=<z>`` for numbers without one (0, negative, > 118)."""
+    return chemical_symbols[z] if 0 < z < len(chemical_symbols) else f"Z={z}"
+
+
 def _validate(
     atoms: Atoms, elements: Sequence[int], model_name: str
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, bool]:
@@ -46,14 +51,8 @@ def _validate(
     unsupported = [(k, int(z)) for k, z in enumerate(numbers) if int(z) not in supported]
     if unsupported:
         index, z = unsupported[0]
-        bad = sorted(
-            {
-                chemical_symbols[zz] if 0 < zz < len(chemical_symbols) else str(zz)
-                for _, zz in unsupported
-            }
-        )
-        symbol = chemical_symbols[z] if 0 < z < len(chemical_symbols) else f"Z={z}"
-        others = [b for b in bad if b != symbol]
+        symbol = _element_name(z)
+        others = sorted({_element_name(zz) for _, zz in unsupported} - {symbol})
         also = f" (also: {', '.join(others)})" if others else ""
         raise UnsupportedElementError(
             f"element {symbol} (atom {index}) is not supported by model {model_name!r}"
@@ -74,7 +73,10 @@ def _validate(
         )
     periodic = bool(pbc.all())
     if periodic:
-        if not np.isfinite(cell).all() or abs(np.linalg.det(cell)) < _MIN_CELL_VOLUME:
+        if not np.isfinite(cell).all():
+            raise ZeroCellError(f"the structure is periodic but its cell has NaN or infinite "
+                                f"entries (cell={cell.tolist()})")
+        if abs(np.linalg.det(cell)) < _MIN_CELL_VOLUME:
             raise ZeroCellError(
                 f"the structure is periodic but its cell has zero volume (cell={cell.tolist()});"
                 " set a cell (atoms.cell = ...) or switch PBC off (atoms.pbc = False)"
@@ -82,6 +84,20 @@ def _validate(
     else:
         cell = np.zeros((3, 3))
     return numbers, positions, cell, periodic
+
+
+def _near_origin(positions: np.ndarray, cell: np.ndarray, periodic: bool) -> np.ndarray:
+    """The structure translated near the origin: a molecule's centroid to the origin, a
+    crystal's atoms wrapped into its cell (lattice translations).
+
+    Energies, forces and stress are invariant under both, and the model's edge vectors, built
+    from positions in the evaluation dtype, then keep float32 precision however far from the
+    origin ``atoms.positions`` lie (at 3,600 Å float32 resolves only ~2e-4 Å).
+    """
+    if not periodic:
+        return positions - positions.mean(axis=0)  # (n_atoms, 3)
+    fractional = np.linalg.solve(cell.T, positions.T).T  # (n_atoms, 3)
+    return positions - np.floor(fractional) @ cell  # (n_atoms, 3)
 
 
 def atoms_to_batch(
@@ -114,6 +130,7 @@ def atoms_to_batch(
         ZeroCellError: Periodic with a zero-volume cell.
     """
     numbers, positions, cell, periodic = _validate(atoms, elements, model_name)
+    positions = _near_origin(positions, cell, periodic)  # (n_atoms, 3)
     edge_index, cell_shift = neighbor_list(
         positions, cell, periodic, cutoff, backend=neighbor_backend
     )

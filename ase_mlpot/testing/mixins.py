@@ -204,6 +204,23 @@ class ModelTests:
         assert moved["energy"] == pytest.approx(reference["energy"], abs=tol["energy"])
         np.testing.assert_allclose(moved["forces"], reference["forces"], atol=tol["forces"])
 
+    def test_float32_far_from_the_origin(self, device) -> None:
+        """Positions thousands of Å (or hundreds of cells) away lose no float32 precision:
+        results agree with those near the origin to ~1e-5 of the force scale (at 1e4 Å float32
+        coordinates alone would resolve only ~1e-3 Å, errors ~1e-3 of the force scale)."""
+        calc = self.calculator(torch.float32, device)
+        molecule, crystal = organic_molecule(), periodic_water_box()
+        near = [self.results(molecule, calc), self.results(crystal, calc, stress=True)]
+        molecule.positions += np.array([3.6e3, -2.5e3, 1.0e4])
+        crystal.positions += np.array([150, -90, 200]) @ crystal.cell.array
+        far = [self.results(molecule, calc), self.results(crystal, calc, stress=True)]
+        for moved, reference in zip(far, near, strict=True):
+            scale = float(np.abs(reference["forces"]).max())
+            np.testing.assert_allclose(moved["forces"], reference["forces"], atol=1e-5 * scale)
+            assert moved["energy"] == pytest.approx(reference["energy"], abs=1e-5)
+        scale = float(np.abs(near[1]["stress"]).max())
+        np.testing.assert_allclose(far[1]["stress"], near[1]["stress"], atol=1e-5 * scale)
+
     def test_permutation(self, dtype, device, tol) -> None:
         atoms = organic_molecule()
         calc = self.calculator(dtype, device)
@@ -322,6 +339,14 @@ class ModelTests:
         for symbol in self.make_model().elements:
             assert symbol in str(error.value)
 
+    def test_ghost_atom_is_named_once(self) -> None:
+        atoms = water()
+        atoms.numbers[0] = 0
+        atoms.calc = self.calculator()
+        with pytest.raises(UnsupportedElementError, match=r"element Z=0 \(atom 0\)") as error:
+            atoms.get_potential_energy()
+        assert str(error.value).count("Z=0") == 1 and "also" not in str(error.value)
+
     @pytest.mark.parametrize("bad", [np.nan, np.inf])
     def test_non_finite_positions(self, bad) -> None:
         atoms = water()
@@ -341,7 +366,14 @@ class ModelTests:
         atoms = water()
         atoms.pbc = True
         atoms.calc = self.calculator()
-        with pytest.raises(ZeroCellError):
+        with pytest.raises(ZeroCellError, match="zero volume"):
+            atoms.get_potential_energy()
+
+    def test_non_finite_cell_with_pbc(self) -> None:
+        atoms = periodic_water_box()
+        atoms.cell[1, 1] = np.nan
+        atoms.calc = self.calculator()
+        with pytest.raises(ZeroCellError, match="NaN or infinite"):
             atoms.get_potential_energy()
 
     def test_mixed_pbc(self) -> None:

@@ -227,7 +227,8 @@ def evaluate_command(model: str, data: tuple[Path, ...], molecules: Path | None,
                                                  dtype=torch.float64)
     dataset = load_training_data(list(data))
     wanted = read_molecule_list(molecules) if molecules else None
-    result = {"model": provenance, **evaluate_model(artifact.model, dataset, molecules=wanted)}
+    result = {"model": provenance, **evaluate_model(artifact.model, dataset, molecules=wanted,
+                                                    model_name=provenance["name"] or model)}
     if as_json:
         click.echo(json.dumps(result, indent=2, default=str))
         return

@@ -72,7 +72,8 @@ class TargetBatch:
 
 
 def prepare_graphs(
-    dataset: ConformerDataset, model: PotentialModel, *, with_forces: bool = True
+    dataset: ConformerDataset, model: PotentialModel, *, with_forces: bool = True,
+    model_name: str = "model",
 ) -> tuple[list[LabelledGraph], list[str]]:
     """Turn every labelled conformation into a graph for ``model``.
 
@@ -80,6 +81,7 @@ def prepare_graphs(
         dataset: Conformations with energies (Hartree) and optionally forces (Hartree/Å).
         model: Supplies elements and cutoff.
         with_forces: Keep force labels (``False``: energy-only training even if present).
+        model_name: The model's name in the reasons for left-out conformations.
 
     Returns:
         The graphs, and one message per conformation that was left out (unsupported element,
@@ -98,7 +100,8 @@ def prepare_graphs(
             molecule = str(group.molecule[index]) if group.molecule is not None else name
             atoms = Atoms(numbers=numbers, positions=group.coordinates[index])
             try:
-                graph = atoms_to_batch(atoms, elements=elements, cutoff=model.cutoff)
+                graph = atoms_to_batch(atoms, elements=elements, cutoff=model.cutoff,
+                                       model_name=model_name)
             except MLPotError as error:
                 skipped.append(f"{molecule} (conformation {index}): {error}")
                 continue

@@ -167,7 +167,7 @@ def evaluate_graphs(
 
 def evaluate_model(
     model: PotentialModel, dataset: ConformerDataset, *, molecules: Sequence[str] | None = None,
-    batch_size: int = 64,
+    batch_size: int = 64, model_name: str = "model",
 ) -> dict[str, Any]:
     """Errors of ``model`` against the labels of ``dataset``.
 
@@ -176,12 +176,20 @@ def evaluate_model(
         dataset: Labelled conformations (Hartree, Å).
         molecules: Evaluate only these molecules (e.g. the held-out ones).
         batch_size: Conformations per evaluation batch.
+        model_name: The model's name in the reasons for skipped conformations.
+
+    Raises:
+        ValueError: Nothing the model can evaluate (the reasons are named), or none of
+            ``molecules`` in the data.
 
     Returns:
         Nested metrics (see the module docstring), plus ``level_of_theory`` and ``skipped``
         (conformations the model cannot take, with the reason).
     """
-    graphs, skipped = prepare_graphs(dataset, model)
+    graphs, skipped = prepare_graphs(dataset, model, model_name=model_name)
+    if not graphs:
+        raise ValueError("nothing to evaluate: " + ("; ".join(skipped[:3]) or "no conformations")
+                         + (f" (and {len(skipped) - 3} more)" if len(skipped) > 3 else ""))
     if molecules is not None:
         wanted = set(molecules)
         graphs = [g for g in graphs if g.molecule in wanted]

@@ -147,8 +147,9 @@ def load_training_data(
             joined.level_of_theory = dataset.level_of_theory
             joined.level_version = dataset.level_version
         elif dataset.level_of_theory != joined.level_of_theory:
-            raise RecipeError(f"{path} is at {dataset.level_of_theory}, the other training files"
-                              f" at {joined.level_of_theory}: train on one level at a time")
+            raise RecipeError(f"{path} is at {dataset.level_of_theory}, the other data files at"
+                              f" {joined.level_of_theory}: use files of one level of theory at a"
+                              " time")
         for name, group in dataset.groups.items():
             heavy = int(np.sum(group.atomic_numbers > 1))
             if heavy < min_heavy_atoms or (max_heavy_atoms is not None and heavy > max_heavy_atoms):
@@ -163,7 +164,8 @@ def load_training_data(
             joined.groups[name] = (_concatenate(joined.groups[name], group, name)
                                    if name in joined.groups else group)
     if not joined.groups:
-        raise RecipeError(f"no training conformations left in {[str(p) for p in paths]}")
+        raise RecipeError(f"no conformations in {[str(p) for p in paths]}"
+                          + (" once the held-out molecules are left out" if excluded else ""))
     missing = sorted(excluded - seen)
     if excluded and len(missing) == len(excluded):
         raise RecipeError(f"none of the {len(excluded)} held-out molecules occurs in the data"
@@ -541,10 +543,10 @@ def _data_digest(graphs: Sequence[LabelledGraph]) -> str:
 
 
 def _resolve_dtype_device(options: TrainingOptions) -> tuple[torch.dtype, torch.device]:
+    from ase_mlpot.calculator import resolve_device
+
     dtype = torch.float64 if options.dtype == "float64" else torch.float32
-    if options.device == "auto":
-        return dtype, torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return dtype, torch.device(options.device)
+    return dtype, resolve_device(options.device)
 
 
 def _scratch_member(recipe: TrainingRecipe, seed: int) -> PotentialModel:

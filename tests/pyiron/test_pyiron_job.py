@@ -70,11 +70,13 @@ def run(job):
         record(job)
 
 
-def submit(name, structure, model, calculation="static", create=None, **options):
+def submit(name, structure, model, calculation="static", create=None, dtype=None, **options):
     job = (create or pr.create.job.MLPotJob)(name)
     job.structure = structure
     job.input.model = str(model)
     job.input.device = "cpu"
+    if dtype is not None:
+        job.input.dtype = dtype
     job.input.calculation = calculation
     if calculation != "static":
         getattr(job.input, calculation).update(options)
@@ -85,7 +87,7 @@ box = ase.build.molecule("CH3OH")
 box.cell = [7.0, 7.5, 8.0]
 box.pbc = True
 box.center()
-submit("static_box", box, tiny)
+submit("static_box", box, tiny, dtype="torch.float64")  # torch's name is accepted too
 submit("relax_methanol", ase.build.molecule("CH3OH"), ani, "relax",
        create=pr.mlpot.job.MLPotJob, **relax_options)  # the toolkit's factory
 submit("relax_box_cell", box, tiny, "relax", optimizer="FIRE", fmax=1e-4, steps=5,
@@ -223,6 +225,7 @@ def _assert_same(a: Any, b: Any, where: str = "") -> None:
         assert a.shape == b.shape, f"{where}: shape {a.shape} != {b.shape}"
         assert np.array_equal(a, b), where
     else:
+        assert type(a) is type(b), f"{where}: {type(a).__name__} != {type(b).__name__}"
         assert a == b, f"{where}: {a!r} != {b!r}"
 
 
@@ -241,6 +244,7 @@ def _methanol_box() -> Atoms:
 def test_static_job_matches_the_calculator(ran: dict[str, Any], workspace: Path) -> None:
     job = ran["jobs"]["static_box"]
     assert job["status"] == "finished", job
+    assert job["input"]["dtype"] == "float64"  # given as "torch.float64", stored by name
     output = job["output"]
     box = _methanol_box()
     box.calc = load(workspace / "tiny", device="cpu")
