@@ -29,7 +29,8 @@ def load_artifact_by_name(
         dtype: Model dtype (default: as stored).
 
     Returns:
-        The artifact and ``{name, version, revision, weights_sha256, pinning}``.
+        The artifact and ``{name, version, revision, weights_sha256, config_sha256,
+        pinning}``.
     """
     from ase_mlpot.hub import resolve_model
 
@@ -42,6 +43,7 @@ def load_artifact_by_name(
         "version": resolved.version or artifact.version,
         "revision": resolved.revision,
         "weights_sha256": artifact.weights_sha256,
+        "config_sha256": artifact.config_sha256,
         "pinning": resolved.pinning,
     }
     return artifact, provenance

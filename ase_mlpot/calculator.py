@@ -115,6 +115,7 @@ class MLPotCalculator(Calculator):
                 "model_version": info.get("version"),
                 "revision": info.get("revision"),
                 "weights_sha256": info.get("weights_sha256"),
+                "config_sha256": info.get("config_sha256"),
                 "pinning": info.get("pinning"),
                 "architecture": model.architecture,
                 "elements": list(model.elements),
@@ -126,10 +127,11 @@ class MLPotCalculator(Calculator):
 
     @property
     def provenance(self) -> dict[str, Any]:
-        """Model name, version, revision and weight sha256 of the results."""
+        """Model name, version, revision and the sha256 of its weights and config (the two
+        hashes together identify the results exactly)."""
         return {
             key: self.parameters.get(key)
-            for key in ("model", "model_version", "revision", "weights_sha256")
+            for key in ("model", "model_version", "revision", "weights_sha256", "config_sha256")
         }
 
     def _batch(self, atoms: Atoms) -> dict[str, torch.Tensor]:

@@ -178,20 +178,25 @@ def verify_command(name: str | None, as_json: bool) -> None:
     checks = hub.verify(name)
     bad = [c for c in checks if c.status in ("mismatch", "unverifiable")]
     present = [c for c in checks if c.status != "missing"]
-    if as_json:
-        _emit_json({"ok": not bad and (name is None or bool(present)),
-                    "checks": [c.to_dict() for c in checks]})
-    else:
-        _table([[c.name, (c.revision or "bundled")[:12], c.path, c.status] for c in checks],
-               ["NAME", "REVISION", "FILE", "STATUS"])
+    failure: ZooCommandError | None = None
     if bad:
-        raise ZooCommandError(
+        failure = ZooCommandError(
             f"{len(bad)} file(s) failed verification: "
             + ", ".join(f"{c.name}/{c.path} ({c.status})" for c in bad)
             + "; `mlpot-zoo remove NAME` and download again", EXIT_VERIFICATION)
-    if name is not None and not present:
-        raise ZooCommandError(f"{name!r} is not cached: run `mlpot-zoo download {name}`",
-                              EXIT_OFFLINE)
+    elif name is not None and not present:
+        failure = ZooCommandError(f"{name!r} is not cached: run `mlpot-zoo download {name}`",
+                                  EXIT_OFFLINE)
+    if as_json:
+        _emit_json({"ok": failure is None, "checks": [c.to_dict() for c in checks]}
+                   | ({"error": failure.message} if failure else {}))
+    elif present:
+        _table([[c.name, (c.revision or "bundled")[:12], c.path, c.status] for c in checks],
+               ["NAME", "REVISION", "FILE", "STATUS"])
+    elif failure is None:
+        click.echo("nothing cached or bundled to verify", err=True)
+    if failure is not None:
+        raise failure
 
 
 @main.command("remove")

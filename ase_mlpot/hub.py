@@ -771,6 +771,18 @@ def _converted_artifact(entry: ModelEntry, source: Path, source_sha256: str,
     return folder, weights_sha256
 
 
+def _bundled_file(entry: ModelEntry, relative: str) -> str | None:
+    """Where a bundled file lies in the installed package (``None`` inside a zipped install
+    or when the package is missing; :func:`_bundled_folder` then copies the files out)."""
+    assert entry.bundled is not None
+    try:
+        root = resources.files(entry.bundled.package)
+    except ModuleNotFoundError:
+        return None
+    path = root.joinpath(*entry.bundled.path.split("/"), *relative.split("/"))
+    return str(path) if isinstance(path, Path) and path.is_file() else None
+
+
 def _bundled_folder(entry: ModelEntry, settings: HubSettings) -> Path:
     """The verified folder of bundled weights (copied out of a zip install if needed)."""
     assert entry.bundled is not None
@@ -951,7 +963,8 @@ def model_status(name: str) -> ModelStatus:
     settings = current_settings()
     if entry.bundled is not None:
         return ModelStatus(entry, BUNDLED, entry.hub.revision if entry.hub else None,
-                           [{**f.to_dict(), "local_path": None} for f in entry.files], True)
+                           [{**f.to_dict(), "local_path": _bundled_file(entry, f.path)}
+                            for f in entry.files], True)
     plan = _plan(entry, None, settings)
     commit = plan.target if _HEX40.match(plan.target) else None
     rows = []

@@ -50,6 +50,9 @@ class Artifact:
     model: PotentialModel
     metadata: dict[str, Any] = field(repr=False)
     path: Path
+    #: sha256 of ``config.json`` (architecture, hyperparameters, reference energies and the
+    #: weights' sha256): with it, the results of the artifact are identified exactly.
+    config_sha256: str | None = None
 
     @property
     def name(self) -> str:
@@ -225,4 +228,5 @@ def load_artifact(
     stored = _DTYPES.get(metadata.get("dtype", ""), torch.float32)
     model = model.to(device=device, dtype=dtype or stored)
     model.eval()
-    return Artifact(model=model, metadata=metadata, path=directory)
+    return Artifact(model=model, metadata=metadata, path=directory,
+                    config_sha256=sha256_of_file(directory / CONFIG_FILE))

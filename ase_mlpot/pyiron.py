@@ -30,10 +30,10 @@ Input (``job.input``):
 Output (``job.output``) on success:
     energy (eV), forces (eV/Å), stress (eV/Å³, Voigt, fully periodic only), energies (per atom),
     energy_std, forces_std (ensemble spread; zero for a single model), structure (final, as
-    arrays), model (name, version, revision, weights_sha256), and for relax/md a trajectory:
-    ``steps``, ``positions``, ``cells``, ``energies`` (potential, eV) plus ``fmax`` (relax) or
-    ``temperatures`` (K), ``kinetic_energies`` and ``times_fs`` (md); relax also stores
-    ``converged`` and ``n_steps``.
+    arrays), model (name, version, revision, weights_sha256, config_sha256), and for relax/md a
+    trajectory: ``steps``, ``positions``, ``cells``, ``energies`` (potential, eV) plus ``fmax``
+    (relax) or ``temperatures`` (K), ``kinetic_energies`` and ``times_fs`` (md); relax also
+    stores ``converged`` and ``n_steps``.
 
 A failed run (unsupported element, overlapping atoms, non-finite energy, unknown model) stores
 ``output.error`` (``type``, ``message`` and, for md, ``step``), leaves the job ``aborted`` with no
@@ -253,6 +253,7 @@ class MLPotJob(PythonTemplateJob):
                 "version": calc.parameters.get("model_version"),
                 "revision": calc.parameters.get("revision"),
                 "weights_sha256": calc.parameters.get("weights_sha256"),
+                "config_sha256": calc.parameters.get("config_sha256"),
             }
             atoms = atoms_from_arrays(self.input.structure)
             atoms.calc = calc

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 from pathlib import Path
 
@@ -37,6 +38,9 @@ def test_load_artifact_folder_records_provenance(artifact: Path) -> None:
     assert calc.parameters["model_version"] == "1"
     metadata = json.loads((artifact / "config.json").read_text())
     assert calc.parameters["weights_sha256"] == metadata["weights_sha256"]
+    assert calc.parameters["config_sha256"] == hashlib.sha256(
+        (artifact / "config.json").read_bytes()).hexdigest()
+    assert calc.provenance["config_sha256"] == calc.parameters["config_sha256"]
     assert metadata["versions"]["torch"] == torch.__version__
     atoms = water()
     atoms.calc = calc

@@ -35,6 +35,8 @@ def test_list_info_download_verify_remove(hub: HubEnv, tiny_artifact: Path) -> N
     assert bundled == {"dft-general", "ccx-general", "so3krates-dft-general",
                        "so3krates-ccx-general"}  # shipped inside the package
     assert {row["name"] for row in run_json("list", "--cached")} == bundled
+    shipped = run_json("info", "ccx-general")["files"]
+    assert shipped and all(Path(f["local_path"]).is_file() for f in shipped)
 
     plan = run_json("download", "tiny", "--dry-run")
     assert {f["path"] for f in plan["files"]} == set(files)
@@ -61,6 +63,7 @@ def test_list_info_download_verify_remove(hub: HubEnv, tiny_artifact: Path) -> N
     bad = run("verify", "tiny", "--json")
     assert bad.exit_code == EXIT_VERIFICATION
     assert not json.loads(bad.stdout)["ok"]
+    assert "failed verification" in json.loads(bad.stdout)["error"]
     assert "failed verification" in bad.stderr
 
     preview = run_json("remove", "tiny", "--dry-run")
@@ -71,6 +74,12 @@ def test_list_info_download_verify_remove(hub: HubEnv, tiny_artifact: Path) -> N
     assert not hub.snapshot_files("zoo-test/tiny")
     missing = run("verify", "tiny")
     assert missing.exit_code == EXIT_OFFLINE and "mlpot-zoo download tiny" in missing.stderr
+    assert missing.stdout == ""  # no empty table
+    missing = run("verify", "tiny", "--json")
+    assert missing.exit_code == EXIT_OFFLINE
+    payload = json.loads(missing.stdout)
+    assert payload["ok"] is False and {c["status"] for c in payload["checks"]} == {"missing"}
+    assert payload["error"] == missing.stderr.removeprefix("Error: ").strip()
 
 
 def test_exit_codes_and_messages(hub: HubEnv, tiny_artifact: Path,

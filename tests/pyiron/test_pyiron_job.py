@@ -262,6 +262,7 @@ def test_static_job_matches_the_calculator(ran: dict[str, Any], workspace: Path)
         "version": "1",
         "revision": None,
         "weights_sha256": _sha256(workspace / "tiny" / "model.safetensors"),
+        "config_sha256": _sha256(workspace / "tiny" / "config.json"),
     }
     assert "trajectory" not in output
     assert job["input"]["structure"]["pbc"].tolist() == [True, True, True]
