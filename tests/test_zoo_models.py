@@ -5,6 +5,7 @@ parent's: for ccx-general, dft-general's hidden layers 1 and 3)."""
 from __future__ import annotations
 
 import fnmatch
+import json
 import os
 import re
 import subprocess
@@ -63,18 +64,25 @@ def test_ccx_models_relax_and_report_uncertainty_offline(offline: dict[str, str]
 @pytest.mark.parametrize(("tuned", "base"), TRANSFER_LEARNED, ids=[t for t, _ in TRANSFER_LEARNED])
 def test_frozen_parameters_are_the_base_models(offline: dict[str, str], tuned: str,
                                                base: str) -> None:
-    """Every fine-tuned zoo model: the architecture's default frozen set is bit-identical to
-    its parent's, every trained parameter moved."""
+    """Every fine-tuned zoo model, member by member: the architecture's default frozen set is
+    bit-identical to the parent member's; every trained parameter moved, except in a member
+    whose starting point stayed the best on its validation fold (best epoch 0), which keeps
+    the parent's weights."""
     parent, _ = load_artifact_by_name(base)
     child, _ = load_artifact_by_name(tuned)
     assert child.metadata["model"]["parent"] == base
     frozen = child.model.transfer_learning_frozen()
-    parent_state = parent.model.state_dict()
-    for name, value in child.model.named_parameters():
-        if any(fnmatch.fnmatchcase(name, pattern) for pattern in frozen):
-            assert torch.equal(value, parent_state[name]), name
-        elif value.requires_grad:
-            assert not torch.equal(value, parent_state[name]), name
+    members = json.loads((child.path / "training.json").read_text())["members"]
+    assert len(members) == child.model.ensemble_size
+    assert any(member["best_epoch"] > 0 for member in members), "fine-tuning changed nothing"
+    for k, member in enumerate(members):
+        parent_state = parent.model.member(k).state_dict()
+        for name, value in child.model.member(k).named_parameters():
+            unchanged = torch.equal(value, parent_state[name])
+            if any(fnmatch.fnmatchcase(name, pattern) for pattern in frozen):
+                assert unchanged, (k, name)
+            elif value.requires_grad:
+                assert unchanged == (member["best_epoch"] == 0), (k, name)
 
 
 def test_readme_main_job_runs_offline(offline: dict[str, str], tmp_path: Path) -> None:

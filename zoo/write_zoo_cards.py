@@ -121,10 +121,11 @@ def body(name: str, training: dict[str, Any], results: dict[str, Any] | None) ->
     """The Markdown part of the card."""
     recipe = training["recipe"]
     lines = [f"# {name}", "", recipe["description"] + ".", "",
-             "**Status: preliminary (v0.1).** Trained on an early snapshot of the project's own"
-             " corpus, which is still being labelled; the accuracy targets of the zoo are not met"
-             " yet (numbers below). Chemical scope: neutral closed-shell H, C, N, O molecules with"
-             " up to 7 heavy atoms, near thermal equilibrium geometries.", "",
+             f"**Status: preliminary (v{recipe.get('version', '1')}).** Trained on an early"
+             " snapshot of the project's own corpus, which is still being labelled; the accuracy"
+             " targets of the zoo are not met yet (numbers below). Chemical scope: neutral"
+             " closed-shell H, C, N, O molecules with up to 7 heavy atoms, near thermal"
+             " equilibrium geometries.", "",
              "Reproduce: `python zoo/train_zoo.py` (every stage of the chain, from the committed"
              f" corpus), or this stage alone: `mlpot-zoo train zoo/recipes/{name}.toml -o"
              f" ase_mlpot/weights/{name}` once its base exists. Training data digest"
