@@ -80,6 +80,8 @@ def load(
         OfflineError: The model is not cached and the hub cannot be used.
         ChecksumError: Weights do not match their recorded sha256.
         ValueError: Unknown dtype.
+        RevisionError: A revision for an artifact folder.
+        TypeError: ``name_or_path`` neither a string nor a path.
     """
     torch_device = resolve_device(device)
     dtype = resolve_dtype(dtype)

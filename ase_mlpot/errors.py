@@ -18,6 +18,7 @@ __all__ = [
     "ModelNotFoundError",
     "OfflineError",
     "RegistryError",
+    "RevisionError",
     "UnsupportedElementError",
     "ZeroCellError",
 ]
@@ -85,3 +86,7 @@ class BundleError(MLPotError):
 
 class DeviceUnavailableError(MLPotError, RuntimeError):
     """A device was requested (e.g. ``device="cuda"``) that this machine does not have."""
+
+
+class RevisionError(MLPotError, ValueError):
+    """A revision that cannot apply, e.g. one given for an artifact folder."""

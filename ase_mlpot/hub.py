@@ -58,6 +58,7 @@ from ase_mlpot.errors import (
     ModelNotFoundError,
     OfflineError,
     RegistryError,
+    RevisionError,
 )
 from ase_mlpot.files import atomic_write, sha256_and_size
 from ase_mlpot.registry import (
@@ -864,10 +865,10 @@ def resolve_model(name_or_path: str | Path, *, revision: str | None = None,
         OfflineError: Not cached while offline, or the hub is unreachable.
         ChecksumError: A file does not match its recorded sha256 (it was deleted).
         GatedModelError: The hub refused access.
-        ValueError: A revision for an artifact folder.
+        RevisionError: A revision for an artifact folder.
         TypeError: Neither a string nor a path.
     """
-    if not isinstance(name_or_path, (str, Path)):
+    if not isinstance(name_or_path, (str, os.PathLike)):
         raise TypeError(f"a model is named by a zoo name (str) or an artifact folder (path), "
                         f"not {type(name_or_path).__name__}")
     if not str(name_or_path).strip():
@@ -875,8 +876,8 @@ def resolve_model(name_or_path: str | Path, *, revision: str | None = None,
     path = Path(name_or_path).expanduser()
     if path.is_dir():
         if revision is not None:
-            raise ValueError(f"revision={revision!r} selects a hub version of a zoo model; "
-                             f"{path} is an artifact folder, which has only one version")
+            raise RevisionError(f"revision={revision!r} selects a hub version of a zoo model; "
+                                f"{path} is an artifact folder, which has only one version")
         return ResolvedModel(path=path)
     text = str(name_or_path)
     if isinstance(name_or_path, Path) or (_looks_like_path(text) and text not in get_registry()):

@@ -198,11 +198,11 @@ def test_convert_cli_neurochem_and_torchani(shared_data: Path, tmp_path: Path) -
 
 def test_load_refuses_meaningless_names(artifact: Path) -> None:
     """An empty name is not the current folder; None is not a name; a folder has no revisions."""
-    from ase_mlpot.errors import ModelNotFoundError
+    from ase_mlpot.errors import ModelNotFoundError, RevisionError
 
     with pytest.raises(ModelNotFoundError, match="empty model name"):
         ase_mlpot.load("")
     with pytest.raises(TypeError, match="not NoneType"):
         ase_mlpot.load(None)  # type: ignore[arg-type]
-    with pytest.raises(ValueError, match="artifact folder"):
+    with pytest.raises(RevisionError, match="artifact folder"):
         ase_mlpot.load(artifact, revision="abc123")

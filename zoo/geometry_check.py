@@ -90,7 +90,9 @@ def relax_and_vibrate(atoms: Atoms, calc: Calculator, fmax: float = FMAX) -> dic
     """Relaxed positions and harmonic frequencies (cm⁻¹, the 3N − 6 largest, real parts)."""
     atoms = atoms.copy()
     atoms.calc = calc
-    BFGS(atoms, logfile=None).run(fmax=fmax, steps=500)
+    if not BFGS(atoms, logfile=None).run(fmax=fmax, steps=500):
+        raise RuntimeError(f"{atoms.get_chemical_formula()}: no minimum within 500 BFGS steps "
+                           f"(fmax {fmax} eV/Å)")
     with tempfile.TemporaryDirectory() as folder:
         vibrations = Vibrations(atoms, name=str(Path(folder) / "vib"))
         vibrations.run()

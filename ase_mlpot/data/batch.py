@@ -121,7 +121,9 @@ def atoms_to_batch(
 
     Returns:
         A batch with ``positions, atomic_numbers, species, batch, num_atoms, cell, pbc,
-        edge_index, cell_shift``.
+        edge_index, cell_shift``. ``positions`` are a translated copy of ``atoms.positions``: a
+        molecule's centroid at the origin, a crystal's atoms wrapped into its cell (energies,
+        forces and stress are unchanged; float32 keeps its precision).
 
     Raises:
         UnsupportedElementError: An element outside ``elements`` (named, with the supported list).

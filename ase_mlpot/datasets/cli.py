@@ -245,9 +245,21 @@ def select(source: Path, model_name: str, output: Path, threshold: float,
     if calc.parameters["ensemble_size"] < 2:
         raise click.UsageError(f"{model_name} is a single model; query by committee needs an "
                                "ensemble (ensemble_size >= 2)")
-    known = {obj["geometry_hash"] for path in exclude for obj in read_jsonl(path)
-             if "geometry_hash" in obj}
-    entries = [e for e in _entries_from_file(source) if e.geometry_hash not in known]
+    known: set[str] = set()
+    for path in exclude:
+        hashes = {obj["geometry_hash"] for obj in read_jsonl(path) if "geometry_hash" in obj}
+        if not hashes:
+            raise click.UsageError(f"--exclude {path}: no geometries (expected a label store "
+                                   "or geometry file, *.jsonl)")
+        known |= hashes
+    unique: dict[str, GeometryEntry] = {}
+    for entry in _entries_from_file(source):  # a label store may hold a geometry repeatedly
+        unique.setdefault(entry.geometry_hash, entry)
+    supported = set(calc.model.atomic_numbers)
+    unsupported = [e for e in unique.values() if not set(e.numbers.tolist()) <= supported]
+    entries = [e for e in unique.values()
+               if e.geometry_hash not in known and set(e.numbers.tolist()) <= supported]
+    excluded = len(unique) - len(unsupported) - len(entries)
     candidates = [Atoms(numbers=e.numbers, positions=e.positions) for e in entries]
     chosen, rho = query_by_committee(candidates, calc, threshold=threshold,
                                      max_selected=max_selected, progress=not as_json)
@@ -260,12 +272,14 @@ def select(source: Path, model_name: str, output: Path, threshold: float,
     write_geometries(output, selected)
     quantiles = np.quantile(rho, [0.5, 0.95, 1.0]).tolist() if len(rho) else [0.0, 0.0, 0.0]
     payload = {"output": str(output), "model": calc.parameters["model"],
-               "candidates": len(entries), "excluded": len(known), "selected": len(selected),
+               "candidates": len(entries), "excluded": excluded,
+               "unsupported_elements": len(unsupported), "selected": len(selected),
                "threshold": threshold, "rho_median": quantiles[0], "rho_p95": quantiles[1],
                "rho_max": quantiles[2]}
     _emit(payload, as_json, [
         f"scored {len(entries)} conformations with {payload['model']} "
-        f"({calc.parameters['ensemble_size']} members); ρ median {quantiles[0]:.3f}, "
+        f"({calc.parameters['ensemble_size']} members; {excluded} excluded, "
+        f"{len(unsupported)} with elements it lacks); ρ median {quantiles[0]:.3f}, "
         f"95th percentile {quantiles[1]:.3f}, max {quantiles[2]:.3f} kcal/mol/√atom",
         f"selected {len(selected)} above {threshold} → {output}",
     ])

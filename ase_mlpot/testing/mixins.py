@@ -204,6 +204,55 @@ class ModelTests:
         assert moved["energy"] == pytest.approx(reference["energy"], abs=tol["energy"])
         np.testing.assert_allclose(moved["forces"], reference["forces"], atol=tol["forces"])
 
+    def model_outputs(self, batch: dict[str, torch.Tensor], dtype: torch.dtype, device: str,
+                      stress: bool = False) -> dict[str, np.ndarray]:
+        """Energy, forces (and stress) of the model itself on ``batch``, bypassing
+        :func:`~ase_mlpot.data.batch.atoms_to_batch` (which centres and wraps structures)."""
+        model = self.make_model().to(device=device, dtype=dtype)
+        out = compute_outputs(model, batch_to_device(batch, dtype=dtype, device=device),
+                              stress=stress)
+        return {key: value.detach().cpu().double().numpy() for key, value in out.items()
+                if key in (keys.TOTAL_ENERGY, keys.FORCES, keys.STRESS)}
+
+    def test_translation_of_the_model_input(self, dtype, device, tol) -> None:
+        """The model itself (not only the calculator, which centres molecules) is invariant
+        under translations of its input positions."""
+        model = self.make_model()
+        batch = atoms_to_batch(organic_molecule(), elements=model.atomic_numbers,
+                               cutoff=model.cutoff)
+        moved = dict(batch)
+        moved[keys.POSITIONS] = batch[keys.POSITIONS] + torch.tensor([13.7, -42.1, 5.4],
+                                                                      dtype=torch.float64)
+        reference, result = (self.model_outputs(b, dtype, device) for b in (batch, moved))
+        np.testing.assert_allclose(result[keys.TOTAL_ENERGY], reference[keys.TOTAL_ENERGY],
+                                   atol=tol["energy"])
+        np.testing.assert_allclose(result[keys.FORCES], reference[keys.FORCES],
+                                   atol=tol["forces"])
+
+    def test_lattice_jumps_in_the_model_input(self, dtype, device, tol) -> None:
+        """The model itself (not only the calculator, which wraps crystals into their cell)
+        handles atoms many cells away, with the matching cell shifts of every edge, and any
+        translation of the crystal."""
+        model = self.make_model()
+        atoms = periodic_water_box()
+        batch = atoms_to_batch(atoms, elements=model.atomic_numbers, cutoff=model.cutoff)
+        jumps = torch.from_numpy(np.random.default_rng(4).integers(-3, 4, size=(len(atoms), 3)))
+        cell = torch.from_numpy(atoms.cell.array)  # (3, 3)
+        receivers, senders = batch[keys.EDGE_INDEX]  # (n_edges,) each
+        moved = dict(batch)
+        moved[keys.POSITIONS] = (batch[keys.POSITIONS] + jumps.double() @ cell
+                                 + torch.tensor([0.37, -1.21, 2.04], dtype=torch.float64))
+        # r_j − r_i + S·h stays the same vector: S' = S − J_j + J_i
+        moved[keys.CELL_SHIFT] = batch[keys.CELL_SHIFT] - jumps[senders] + jumps[receivers]
+        reference, result = (self.model_outputs(b, dtype, device, stress=True)
+                             for b in (batch, moved))
+        np.testing.assert_allclose(result[keys.TOTAL_ENERGY], reference[keys.TOTAL_ENERGY],
+                                   atol=tol["energy"])
+        np.testing.assert_allclose(result[keys.FORCES], reference[keys.FORCES],
+                                   atol=tol["forces"])
+        np.testing.assert_allclose(result[keys.STRESS], reference[keys.STRESS],
+                                   atol=tol["stress"])
+
     def test_float32_far_from_the_origin(self, device) -> None:
         """Positions thousands of Å (or hundreds of cells) away lose no float32 precision:
         results agree with those near the origin to ~1e-5 of the force scale (at 1e4 Å float32

@@ -534,7 +534,9 @@ def _folds(molecules: Sequence[str], options: TrainingOptions) -> list[tuple[set
 
 def _data_digest(graphs: Sequence[LabelledGraph]) -> str:
     """sha256 over (molecule, energy, positions) of the training conformations, in order: the
-    label stores grow, and this pins which snapshot a model was trained on."""
+    label stores grow, and this pins which snapshot a model was trained on. The positions are
+    the graphs' (each molecule centred on the origin, see
+    :func:`~ase_mlpot.data.batch.atoms_to_batch`), so the digest ignores rigid translations."""
     digest = hashlib.sha256()
     for graph in graphs:
         digest.update(f"{graph.molecule}:{graph.energy!r};".encode())

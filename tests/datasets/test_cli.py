@@ -134,8 +134,15 @@ def test_select_by_committee(tmp_path: Path, make_entries: MakeEntries) -> None:
     entries = make_entries(8, scale=0.2)
     geometries = tmp_path / "candidates.jsonl"
     write_geometries(geometries, entries)
-    labelled = tmp_path / "labelled.jsonl"
-    write_geometries(labelled, entries[:2])
+    labelled = tmp_path / "labelled.jsonl"  # two of the candidates and one other geometry
+    write_geometries(labelled, entries[:2] + make_entries(1, seed=9))
+    from ase.build import molecule
+
+    from ase_mlpot.datasets.store import GeometryEntry
+
+    silane = molecule("SiH4")  # an element the model lacks: reported, not scored
+    write_geometries(geometries, entries + entries[3:5] + [GeometryEntry(
+        molecule="SiH4", numbers=silane.numbers.astype(np.int64), positions=silane.positions)])
     _, rho = query_by_committee([Atoms(numbers=e.numbers, positions=e.positions)
                                  for e in entries[2:]], load(model, device="cpu"), threshold=0)
     threshold = float(np.median(rho))
@@ -144,6 +151,7 @@ def test_select_by_committee(tmp_path: Path, make_entries: MakeEntries) -> None:
                                  "--threshold", str(threshold), "--exclude", str(labelled),
                                  "--device", "cpu", "--json"))
     assert summary["candidates"] == 6 and summary["excluded"] == 2
+    assert summary["unsupported_elements"] == 1
     chosen = list(read_jsonl(output))
     assert summary["selected"] == len(chosen) == int((rho > threshold).sum()) >= 1
     chosen_rho = [obj["source"]["committee"]["rho"] for obj in chosen]
