@@ -43,6 +43,7 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 from importlib import resources
+from importlib.resources.abc import Traversable
 from pathlib import Path
 from typing import IO, Any, TypeVar
 
@@ -772,27 +773,35 @@ def _converted_artifact(entry: ModelEntry, source: Path, source_sha256: str,
     return folder, weights_sha256
 
 
-def _bundled_file(entry: ModelEntry, relative: str) -> str | None:
-    """Where a bundled file lies in the installed package (``None`` inside a zipped install
-    or when the package is missing; :func:`_bundled_folder` then copies the files out)."""
-    assert entry.bundled is not None
-    try:
-        root = resources.files(entry.bundled.package)
-    except ModuleNotFoundError:
-        return None
-    path = root.joinpath(*entry.bundled.path.split("/"), *relative.split("/"))
-    return str(path) if isinstance(path, Path) and path.is_file() else None
+def _bundled_resource(entry: ModelEntry) -> Traversable:
+    """The folder of a bundled model inside its installed package (a real folder, or a
+    location inside a zipped install).
 
-
-def _bundled_folder(entry: ModelEntry, settings: HubSettings) -> Path:
-    """The verified folder of bundled weights (copied out of a zip install if needed)."""
+    Raises:
+        ModelNotFoundError: The package holding the weights is not installed.
+    """
     assert entry.bundled is not None
     try:
         root = resources.files(entry.bundled.package)
     except ModuleNotFoundError:
         raise ModelNotFoundError(f"model {entry.name!r}: package {entry.bundled.package!r} with"
                                  " its bundled weights is not installed") from None
-    traversable = root.joinpath(*entry.bundled.path.split("/"))
+    return root.joinpath(*entry.bundled.path.split("/"))
+
+
+def _bundled_file(entry: ModelEntry, relative: str) -> str | None:
+    """Where a bundled file lies in the installed package (``None`` inside a zipped install
+    or when the package is missing; :func:`_bundled_folder` then copies the files out)."""
+    try:
+        path = _bundled_resource(entry).joinpath(*relative.split("/"))
+    except ModelNotFoundError:
+        return None
+    return str(path) if isinstance(path, Path) and path.is_file() else None
+
+
+def _bundled_folder(entry: ModelEntry, settings: HubSettings) -> Path:
+    """The verified folder of bundled weights (copied out of a zip install if needed)."""
+    traversable = _bundled_resource(entry)
     if isinstance(traversable, Path):
         folder = traversable
     else:  # zipped install: copy the files out once

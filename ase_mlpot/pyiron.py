@@ -62,7 +62,6 @@ __all__ = ["CALCULATIONS", "MLPotJob", "MLPotTools", "atoms_from_arrays", "atoms
 CALCULATIONS = ("static", "relax", "md")
 _OPTIMIZERS = ("BFGS", "FIRE", "LBFGS")
 _ENSEMBLES = ("nve", "langevin")
-_DTYPES = ("float64", "float32")
 #: Boolean entries (section, key) of input and output: pyiron's HDF5 layer stores a Python bool
 #: as the integer 0/1, so they are turned back into bools when a job is loaded.
 _BOOLEANS = (("input", ("relax", "relax_cell")), ("output", ("converged",)))
@@ -208,12 +207,14 @@ class MLPotJob(PythonTemplateJob):
                 f"job.input.calculation must be one of {CALCULATIONS}, "
                 f"not {self.input.calculation!r}"
             )
-        if self.input.dtype is not None:
-            name = str(self.input.dtype).removeprefix("torch.")  # torch.float32 is fine too
-            if name not in _DTYPES:
-                raise ValueError(f"job.input.dtype must be one of {_DTYPES}, "
-                                 f"not {self.input.dtype!r}")
-            self.input.dtype = name
+        if self.input.dtype is not None:  # stored by name; torch's names are fine too
+            from ase_mlpot.calculator import resolve_dtype
+
+            try:
+                dtype = resolve_dtype(str(self.input.dtype))
+            except ValueError as error:
+                raise ValueError(f"job.input.{error}") from None
+            self.input.dtype = str(dtype).removeprefix("torch.")
         relax = self._options("relax")
         if self.input.calculation == "relax" and relax.get("optimizer") not in _OPTIMIZERS:
             raise ValueError(

@@ -256,10 +256,14 @@ def select(source: Path, model_name: str, output: Path, threshold: float,
     for entry in _entries_from_file(source):  # a label store may hold a geometry repeatedly
         unique.setdefault(entry.geometry_hash, entry)
     supported = set(calc.model.atomic_numbers)
-    unsupported = [e for e in unique.values() if not set(e.numbers.tolist()) <= supported]
-    entries = [e for e in unique.values()
-               if e.geometry_hash not in known and set(e.numbers.tolist()) <= supported]
-    excluded = len(unique) - len(unsupported) - len(entries)
+    entries, unsupported, excluded = [], [], 0
+    for entry in unique.values():
+        if not set(entry.numbers.tolist()) <= supported:
+            unsupported.append(entry)
+        elif entry.geometry_hash in known:
+            excluded += 1
+        else:
+            entries.append(entry)
     candidates = [Atoms(numbers=e.numbers, positions=e.positions) for e in entries]
     chosen, rho = query_by_committee(candidates, calc, threshold=threshold,
                                      max_selected=max_selected, progress=not as_json)

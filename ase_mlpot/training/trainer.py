@@ -545,10 +545,9 @@ def _data_digest(graphs: Sequence[LabelledGraph]) -> str:
 
 
 def _resolve_dtype_device(options: TrainingOptions) -> tuple[torch.dtype, torch.device]:
-    from ase_mlpot.calculator import resolve_device
+    from ase_mlpot.calculator import resolve_device, resolve_dtype
 
-    dtype = torch.float64 if options.dtype == "float64" else torch.float32
-    return dtype, resolve_device(options.device)
+    return resolve_dtype(options.dtype) or torch.float64, resolve_device(options.device)
 
 
 def _scratch_member(recipe: TrainingRecipe, seed: int) -> PotentialModel:
