@@ -152,11 +152,14 @@ def small_molecule_entries(geometries: Path, per_molecule: int,
 
 
 def label(which: str, workers: int, limit: int | None, per_molecule: int, retry: bool,
-          start: int = 0, pool: str = "main") -> None:
+          start: int = 0, pool: str = "main", max_heavy: int | None = None) -> None:
     """Label (or resume labelling) the corpus at one level, beginning at queue position ``start``
     (the queue is rotated, so nothing is skipped; use it to let a second machine work on a
     different part of the queue). ``pool="extra"`` labels the extra molecules with ≤4 heavy
-    atoms (``per_molecule`` conformations each) instead of the curated pool."""
+    atoms (``per_molecule`` conformations each) instead of the curated pool. ``max_heavy``
+    keeps only molecules with at most that many heavy atoms in the queue (same order), e.g. to
+    sample the smallest molecules densely, as ANI-1x did: their isolated functional groups
+    (water's O–H bonds and H–O–H angle) are seen nowhere else."""
     level, store = STORES[which]
     geometries = EXTRA_GEOMETRIES if pool == "extra" else GEOMETRIES
     if which == "cc":
@@ -167,6 +170,8 @@ def label(which: str, workers: int, limit: int | None, per_molecule: int, retry:
         entries = read_geometries(GEOMETRIES)
         if which == "xtb" and EXTRA_GEOMETRIES.exists():
             entries += read_geometries(EXTRA_GEOMETRIES)
+    if max_heavy is not None:
+        entries = [e for e in entries if int((e.numbers > 1).sum()) <= max_heavy]
     entries = entries[start:] + entries[:start]
     summary = label_geometries(entries, level, store, n_workers=workers, limit=limit,
                                retry_failed=retry, progress=sys.stderr.isatty())
@@ -194,6 +199,8 @@ def main(argv: list[str] | None = None) -> None:
                         help="conformations per molecule (CC, and DFT of the extra pool)")
     parser.add_argument("--pool", choices=["main", "extra"], default="main",
                         help="label the curated pool, or the extra molecules with ≤4 heavy atoms")
+    parser.add_argument("--max-heavy", type=int, default=None,
+                        help="only molecules with at most this many heavy atoms")
     parser.add_argument("--retry-failed", action="store_true")
     parser.add_argument("--start", type=int, default=0,
                         help="begin at this queue position (rotates the queue)")
@@ -211,7 +218,7 @@ def main(argv: list[str] | None = None) -> None:
         merge(args.level, args.stores)
     if args.step in ("label", "all"):
         label(args.level, args.workers, args.limit, args.per_molecule, args.retry_failed,
-              args.start, args.pool)
+              args.start, args.pool, args.max_heavy)
 
 
 if __name__ == "__main__":

@@ -80,6 +80,10 @@ def front_matter(name: str, training: dict[str, Any], config: dict[str, Any],
     recipe = training["recipe"]
     parent = (training.get("parent") or {}).get("name")
     level = LEVELS.get(training["level_of_theory"], training["level_of_theory"])
+    forces_level = training.get("forces_level_of_theory")
+    if forces_level and forces_level != training["level_of_theory"]:
+        level = (f"{level} energies, with the {LEVELS.get(forces_level, forces_level)} forces of"
+                 " the same geometries")
     fine_tuned_from_dft = parent is not None and training["level_of_theory"] != "wb97x-631gs"
     level_of_theory = ({"pretraining": LEVELS["wb97x-631gs"], "fine_tuning": level}
                        if fine_tuned_from_dft else {"pretraining": level})
@@ -134,6 +138,9 @@ def body(name: str, training: dict[str, Any], results: dict[str, Any] | None) ->
              f"- data: {training['conformations']} conformations of {training['molecules']}"
              f" molecules ({training['force_labelled']} with forces), level"
              f" `{training['level_of_theory']}` v{training['level_version']}",
+             *([f"- forces: `{training['forces_level_of_theory']}` forces of the same"
+                f" geometries (recipe `forces_from`), {training['force_labelled']} conformations"]
+               if training.get("forces_level_of_theory") else []),
              f"- held out of training and validation: {', '.join(training['held_out_molecules'])}",
              f"- ensemble: {len(training['members'])} members on"
              f" {len(training['members'])} folds by molecule"]

@@ -86,7 +86,9 @@ class ConformerGroup:
         atomic_numbers: Z of each atom, shape ``(n_atoms,)``.
         coordinates: Positions in Å, shape ``(n_conf, n_atoms, 3)``.
         energies: Total energies in Hartree, shape ``(n_conf,)`` (``None`` if unlabelled).
-        forces: Forces −∂E/∂r in Hartree/Å, shape ``(n_conf, n_atoms, 3)`` (``None`` if absent).
+        forces: Forces −∂E/∂r in Hartree/Å, shape ``(n_conf, n_atoms, 3)`` (``None`` if absent;
+            rows of NaN for conformations without forces in an otherwise labelled group, as
+            :func:`ase_mlpot.training.trainer.attach_forces` leaves them).
         molecule: Molecule identifier of each conformation, shape ``(n_conf,)``.
         extra: Further per-conformation arrays (energy components in Hartree, SMILES, hashes),
             each with leading dimension ``n_conf``.

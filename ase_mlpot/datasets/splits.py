@@ -7,6 +7,7 @@ name) goes whole into one split.
 
 from __future__ import annotations
 
+import zlib
 from collections.abc import Mapping, Sequence
 
 import numpy as np
@@ -14,7 +15,7 @@ import numpy as np
 from ase_mlpot.datasets.errors import DatasetError
 from ase_mlpot.datasets.hdf5 import ConformerDataset, ConformerGroup
 
-__all__ = ["assign_molecules", "split_by_molecule"]
+__all__ = ["assign_molecules", "molecule_fold", "split_by_molecule"]
 
 
 def assign_molecules(
@@ -52,6 +53,13 @@ def assign_molecules(
             out[mol] = split
         start = stop
     return out
+
+
+def molecule_fold(molecule: str, k: int, seed: int) -> int:
+    """Fold ``0 … k−1`` of a molecule, a function of its name and the seed only: the same
+    molecule lands in the same fold at every stage of a transfer-learning chain (as ANI-1ccx kept
+    ANI-1x's folds), whatever other molecules the stage's data hold."""
+    return zlib.crc32(f"{seed}:{molecule}".encode()) % k
 
 
 def split_by_molecule(

@@ -3,12 +3,13 @@
 * :mod:`~ase_mlpot.training.recipe` — typed TOML recipes (:class:`TrainingRecipe`).
 * :mod:`~ase_mlpot.training.data` — labelled conformations as model graphs, batching.
 * :mod:`~ase_mlpot.training.trainer` — reference-energy fits, k-fold ensembles, fine-tuning with
-  frozen layers, checkpoints and resume.
+  frozen layers, forces borrowed from another level for the same geometries, checkpoints and
+  resume.
 * :mod:`~ase_mlpot.training.evaluate` — absolute, relative-conformer, cross-molecule and
   isomerisation errors, force errors and ensemble calibration.
 """
 
-from ase_mlpot.training.evaluate import evaluate_graphs, evaluate_model
+from ase_mlpot.training.evaluate import evaluate_graphs, evaluate_model, evaluate_out_of_fold
 from ase_mlpot.training.recipe import (
     DataSpec,
     FinetuneSpec,
@@ -21,6 +22,7 @@ from ase_mlpot.training.recipe import (
 )
 from ase_mlpot.training.trainer import (
     TrainingResult,
+    attach_forces,
     fit_reference_energies,
     freeze_parameters,
     parameter_groups,
@@ -36,8 +38,10 @@ __all__ = [
     "TrainingOptions",
     "TrainingRecipe",
     "TrainingResult",
+    "attach_forces",
     "evaluate_graphs",
     "evaluate_model",
+    "evaluate_out_of_fold",
     "fit_reference_energies",
     "freeze_parameters",
     "load_recipe",

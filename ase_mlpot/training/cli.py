@@ -210,30 +210,49 @@ def finetune_command(base: str, data: tuple[Path, ...], freeze: tuple[str, ...],
 @click.argument("data", nargs=-1, required=True, type=click.Path(exists=True, path_type=Path))
 @click.option("--molecules", type=click.Path(exists=True, path_type=Path), default=None,
               help="Evaluate only the molecules listed (one per line), e.g. the held-out ones.")
+@click.option("--out-of-fold", is_flag=True,
+              help="Cross-validated errors of a k-fold ensemble: member m predicts only the"
+                   " molecules of its validation fold m (folds from the model's training.json;"
+                   " its held-out molecules are left out).")
 @click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="cpu")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON document on stdout.")
 @_recipe_errors
-def evaluate_command(model: str, data: tuple[Path, ...], molecules: Path | None, device: str,
-                     as_json: bool) -> None:
+def evaluate_command(model: str, data: tuple[Path, ...], molecules: Path | None,
+                     out_of_fold: bool, device: str, as_json: bool) -> None:
     """Errors of MODEL (zoo name or folder) on the labelled DATA, in kcal/mol and eV."""
     import torch
 
     from ase_mlpot.api import load_artifact_by_name
     from ase_mlpot.calculator import resolve_device
-    from ase_mlpot.training.evaluate import evaluate_model
+    from ase_mlpot.training.evaluate import evaluate_model, evaluate_out_of_fold
     from ase_mlpot.training.trainer import load_training_data, read_molecule_list
 
+    if out_of_fold and molecules is not None:
+        raise click.UsageError("--molecules and --out-of-fold exclude each other")
     artifact, provenance = load_artifact_by_name(model, device=resolve_device(device),
                                                  dtype=torch.float64)
     dataset = load_training_data(list(data))
-    wanted = read_molecule_list(molecules) if molecules else None
-    result = {"model": provenance, **evaluate_model(artifact.model, dataset, molecules=wanted,
-                                                    model_name=provenance["name"] or model)}
+    name = provenance["name"] or model
+    if out_of_fold:
+        record = artifact.path / TRAINING_FILE
+        if not record.is_file():
+            raise click.ClickException(f"{name} has no training.json beside its weights: the"
+                                       " folds of its members are unknown")
+        training = json.loads(record.read_text())
+        metrics = evaluate_out_of_fold(
+            artifact.model, dataset, split_seed=int(training["recipe"]["training"]["split_seed"]),
+            exclude_molecules=training.get("held_out_molecules", []), model_name=name)
+    else:
+        wanted = read_molecule_list(molecules) if molecules else None
+        metrics = evaluate_model(artifact.model, dataset, molecules=wanted, model_name=name)
+    result = {"model": provenance, **metrics}
     if as_json:
         click.echo(json.dumps(result, indent=2, default=str))
         return
-    click.echo(f"{provenance['name'] or model} on {result['conformations']} conformations of"
-               f" {result['molecules']} molecules ({result['level_of_theory']})")
+    click.echo(f"{name} on {result['conformations']} conformations of"
+               f" {result['molecules']} molecules ({result['level_of_theory']})"
+               + (f", out of fold (conformations per member: {result['folds']})"
+                  if out_of_fold else ""))
     rows = [("energy", "energy"), ("energy per atom", "energy_per_atom"),
             ("relative conformer energies", "relative_conformer_energy"),
             ("  (relative to molecule mean)", "relative_conformer_energy_centred"),

@@ -78,7 +78,8 @@ def prepare_graphs(
     """Turn every labelled conformation into a graph for ``model``.
 
     Args:
-        dataset: Conformations with energies (Hartree) and optionally forces (Hartree/Å).
+        dataset: Conformations with energies (Hartree) and optionally forces (Hartree/Å; a
+            conformation whose force rows are not finite counts as energy-only).
         model: Supplies elements and cutoff.
         with_forces: Keep force labels (``False``: energy-only training even if present).
         model_name: The model's name in the reasons for left-out conformations.
@@ -105,8 +106,9 @@ def prepare_graphs(
             except MLPotError as error:
                 skipped.append(f"{molecule} (conformation {index}): {error}")
                 continue
-            forces = None
-            if with_forces and group.forces is not None:
+            forces = None  # NaN rows: no forces for this conformation (see attach_forces)
+            if (with_forces and group.forces is not None
+                    and np.isfinite(group.forces[index]).all()):
                 forces = torch.from_numpy(group.forces[index] * HARTREE_TO_EV)  # (n_atoms, 3)
             graphs.append(LabelledGraph(
                 graph=graph, energy=float(group.energies[index]) * HARTREE_TO_EV,

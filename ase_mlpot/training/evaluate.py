@@ -17,6 +17,12 @@ Errors ΔE_g = E_g^model − E_g^ref (conformation g of molecule μ(g)) are repo
   rank correlation of σ with |ε| (conformations with σ = 0 are left out).
 
 Energies are given in kcal/mol and eV, forces in kcal/mol/Å and eV/Å.
+
+**Out of fold** (:func:`evaluate_out_of_fold`): a k-fold ensemble's cross-validated errors, each
+member predicting only the molecules of its own validation fold (which no stage of a chain with
+the same k and split seed trained it on), pooled and scored as above. Held-out test sets are
+small; this scores every labelled molecule, and shows what a model does on chemistry it has not
+seen.
 """
 
 from __future__ import annotations
@@ -33,12 +39,13 @@ import torch
 from ase_mlpot import keys
 from ase_mlpot.data.batch import batch_to_device
 from ase_mlpot.datasets.hdf5 import ConformerDataset
+from ase_mlpot.datasets.splits import molecule_fold
 from ase_mlpot.models.base import PotentialModel
 from ase_mlpot.models.outputs import compute_outputs
 from ase_mlpot.training.data import LabelledGraph, iterate_batches, prepare_graphs
 from ase_mlpot.units import ENERGY_UNITS_TO_EV, KCAL_PER_MOL_TO_EV
 
-__all__ = ["evaluate_graphs", "evaluate_model", "predict"]
+__all__ = ["evaluate_graphs", "evaluate_model", "evaluate_out_of_fold", "predict"]
 
 
 def predict(
@@ -100,7 +107,14 @@ def evaluate_graphs(
     """All metrics of the module docstring for prepared graphs (see :func:`evaluate_model`)."""
     if not graphs:
         raise ValueError("nothing to evaluate: no conformations")
-    prediction = predict(model, graphs, batch_size=batch_size)
+    return _metrics(graphs, predict(model, graphs, batch_size=batch_size),
+                    ensemble=model.ensemble_size > 1)
+
+
+def _metrics(graphs: Sequence[LabelledGraph], prediction: dict[str, Any], *,
+             ensemble: bool) -> dict[str, Any]:
+    """The module docstring's metrics of ``prediction`` (see :func:`predict`) against the
+    labels of ``graphs``; ensemble calibration only if ``ensemble``."""
     reference = np.array([g.energy for g in graphs])  # (n,) | eV
     n_atoms = np.array([g.n_atoms for g in graphs], dtype=np.float64)  # (n,)
     errors = prediction["energy"] - reference  # (n,) | eV
@@ -152,7 +166,7 @@ def evaluate_graphs(
     # ensemble calibration
     sigma = prediction["energy_std"]
     spread = sigma > 0  # (n,)
-    if model.ensemble_size > 1 and spread.sum() >= 2:
+    if ensemble and spread.sum() >= 2:
         z = corrected[spread] / sigma[spread]
         result["ensemble_calibration"] = {
             "rms_z": float(np.sqrt(np.mean(z**2))),
@@ -186,10 +200,8 @@ def evaluate_model(
         Nested metrics (see the module docstring), plus ``level_of_theory`` and ``skipped``
         (conformations the model cannot take, with the reason).
     """
-    graphs, skipped = prepare_graphs(dataset, model, model_name=model_name)
-    if not graphs:
-        raise ValueError("nothing to evaluate: " + ("; ".join(skipped[:3]) or "no conformations")
-                         + (f" (and {len(skipped) - 3} more)" if len(skipped) > 3 else ""))
+    graphs, skipped = _evaluable(model, dataset, model_name)
+    missing: list[str] = []
     if molecules is not None:
         wanted = set(molecules)
         graphs = [g for g in graphs if g.molecule in wanted]
@@ -203,3 +215,72 @@ def evaluate_model(
     if molecules is not None:
         result["molecules_not_in_data"] = missing
     return result
+
+
+def evaluate_out_of_fold(
+    model: PotentialModel, dataset: ConformerDataset, *, split_seed: int,
+    exclude_molecules: Sequence[str] = (), batch_size: int = 64, model_name: str = "model",
+) -> dict[str, Any]:
+    """Cross-validated errors of a k-fold ensemble (see the module docstring).
+
+    Member m predicts the conformations of the molecules whose fold
+    (:func:`~ase_mlpot.datasets.splits.molecule_fold` with k = ``model.ensemble_size`` and
+    ``split_seed``) is m; the pooled predictions get the metrics of :func:`evaluate_model`
+    except the ensemble calibration (each prediction comes from one member). Molecules that no
+    member trained on (a held-out list, labels added after training) are fair game too, but
+    usually belong in :func:`evaluate_model`: pass them as ``exclude_molecules``.
+
+    Args:
+        model: A k-fold ensemble trained with ``split_seed`` (every stage of its chain).
+        dataset: Labelled conformations (Hartree, Å).
+        split_seed: The recipe's ``split_seed``.
+        exclude_molecules: Molecules to leave out.
+        batch_size: Conformations per evaluation batch.
+        model_name: The model's name in the reasons for skipped conformations.
+
+    Raises:
+        ValueError: A model with one member, or nothing to evaluate.
+
+    Returns:
+        The metrics, ``level_of_theory``, ``skipped``, and ``folds``: conformations per member.
+    """
+    k = model.ensemble_size
+    if k < 2:
+        raise ValueError(f"{model_name} has one member: out-of-fold errors need a k-fold"
+                         " ensemble (k >= 2)")
+    graphs, skipped = _evaluable(model, dataset, model_name)
+    excluded = set(exclude_molecules)
+    graphs = [g for g in graphs if g.molecule not in excluded]
+    if not graphs:
+        raise ValueError("nothing to evaluate once the excluded molecules are left out")
+    fold = np.array([molecule_fold(g.molecule, k, split_seed) for g in graphs])  # (n,)
+    energy = np.empty(len(graphs))  # (n,) | eV
+    forces: list[np.ndarray | None] = [None] * len(graphs)
+    for member in range(k):
+        indices = np.flatnonzero(fold == member)
+        if indices.size == 0:
+            continue
+        part = predict(model.member(member), [graphs[i] for i in indices], batch_size=batch_size)
+        energy[indices] = part["energy"]
+        for index, member_forces in zip(indices, part["forces"], strict=True):
+            forces[index] = member_forces
+    prediction = {"energy": energy, "energy_std": np.zeros_like(energy), "forces": forces}
+    result = _metrics(graphs, prediction, ensemble=False)
+    result["level_of_theory"] = dataset.level_of_theory
+    result["skipped"] = skipped
+    result["folds"] = np.bincount(fold, minlength=k).tolist()
+    return result
+
+
+def _evaluable(model: PotentialModel, dataset: ConformerDataset,
+               model_name: str) -> tuple[list[LabelledGraph], list[str]]:
+    """The conformations of ``dataset`` the model can take, and why the others are left out.
+
+    Raises:
+        ValueError: None is left.
+    """
+    graphs, skipped = prepare_graphs(dataset, model, model_name=model_name)
+    if not graphs:
+        raise ValueError("nothing to evaluate: " + ("; ".join(skipped[:3]) or "no conformations")
+                         + (f" (and {len(skipped) - 3} more)" if len(skipped) > 3 else ""))
+    return graphs, skipped

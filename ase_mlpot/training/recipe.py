@@ -12,6 +12,7 @@ A recipe file has up to four tables (paths are relative to the recipe file); in 
     [data]
     train = ["data/labels-wb97x-631gs.jsonl"]
     test_molecules = "recipes/test-molecules.txt"   # held out of training entirely
+    # forces_from = ["data/labels-wb97x-631gs.jsonl"]  # forces for energy-only geometries
 
     [training]
     ensemble_size = 4            # k members on k folds by molecule
@@ -145,12 +146,21 @@ class DataSpec:
             training and validation entirely; ``None`` to hold out none.
         min_heavy_atoms: Keep molecules with at least this many heavy atoms.
         max_heavy_atoms: Keep molecules with at most this many heavy atoms (``None``: all).
+        forces_from: Labelled files (possibly at another level of theory) whose forces are
+            given to the training conformations that have none, matched by identical geometry
+            (atomic numbers and positions). The zoo's CC fine-tuning uses the wB97X forces of its
+            CC geometries (the CC set is a subset of the DFT geometries): the composite's
+            energies set the level across molecules, the DFT forces keep the fine-tuned surface
+            DFT-shaped between the few CC points of each molecule (wB97X/6-31G* is ~0.5
+            kcal/mol from the composite in relative conformer energies). Only used with
+            ``force_weight > 0``; the model card names both levels.
     """
 
     train: tuple[str, ...]
     test_molecules: str | None = None
     min_heavy_atoms: int = 0
     max_heavy_atoms: int | None = None
+    forces_from: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, kw_only=True)

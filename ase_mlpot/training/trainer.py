@@ -31,7 +31,6 @@ import logging
 import math
 import sys
 import time
-import zlib
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -43,7 +42,7 @@ from ase_mlpot import keys
 from ase_mlpot.data.batch import batch_to_device
 from ase_mlpot.datasets.hdf5 import ConformerDataset, ConformerGroup
 from ase_mlpot.datasets.hdf5 import read_dataset as read_dataset_file
-from ase_mlpot.datasets.splits import assign_molecules
+from ase_mlpot.datasets.splits import assign_molecules, molecule_fold
 from ase_mlpot.files import atomic_write
 from ase_mlpot.models.base import PotentialModel
 from ase_mlpot.models.outputs import compute_outputs
@@ -55,6 +54,7 @@ from ase_mlpot.units import ENERGY_UNITS_TO_EV
 
 __all__ = [
     "TrainingResult",
+    "attach_forces",
     "fit_reference_energies",
     "freeze_parameters",
     "load_training_data",
@@ -174,6 +174,46 @@ def load_training_data(
     for name in missing:
         logger.warning("held-out molecule %r does not occur in the training data", name)
     return joined
+
+
+def _geometry_key(numbers: np.ndarray, positions: np.ndarray) -> bytes:
+    """Identity of one geometry: atomic numbers and positions rounded to 10⁻⁶ Å (the label
+    stores keep 6 decimals, so one geometry labelled at two levels has one key)."""
+    rounded = np.round(np.asarray(positions, dtype=np.float64), 6) + 0.0  # -0.0 → 0.0
+    return np.asarray(numbers, dtype=np.int64).tobytes() + rounded.tobytes()
+
+
+def attach_forces(dataset: ConformerDataset, donors: Sequence[ConformerDataset]) -> int:
+    """Give the conformations of ``dataset`` that have no forces the forces of the identical
+    geometry in ``donors`` (in place).
+
+    A group without forces gets a forces array whose rows stay NaN where no donor has the
+    geometry (:func:`~ase_mlpot.training.data.prepare_graphs` treats those as energy-only);
+    groups that carry their own forces are left as they are.
+
+    Returns:
+        The number of conformations that received forces.
+    """
+    donated: dict[bytes, np.ndarray] = {}
+    for donor in donors:
+        for group in donor.groups.values():
+            if group.forces is None:
+                continue
+            for positions, forces in zip(group.coordinates, group.forces, strict=True):
+                donated[_geometry_key(group.atomic_numbers, positions)] = forces
+    attached = 0
+    for name, group in dataset.groups.items():
+        if group.forces is not None:
+            continue
+        forces = np.full(group.coordinates.shape, np.nan)  # (n_conf, n_atoms, 3) Hartree/Å
+        for index, positions in enumerate(group.coordinates):
+            match = donated.get(_geometry_key(group.atomic_numbers, positions))
+            if match is not None:
+                forces[index] = match
+                attached += 1
+        if np.isfinite(forces).any():
+            dataset.groups[name] = dataclasses.replace(group, forces=forces)
+    return attached
 
 
 def _energy_factor(model: PotentialModel) -> float:
@@ -499,13 +539,6 @@ def train_member(
 
 
 # ----------------------------------------------------------------------------- ensembles
-def molecule_fold(molecule: str, k: int, seed: int) -> int:
-    """Fold ``0 … k−1`` of a molecule, a function of its name and the seed only: the same
-    molecule lands in the same fold at every stage of a transfer-learning chain (as ANI-1ccx kept
-    ANI-1x's folds), whatever other molecules the stage's data hold."""
-    return zlib.crc32(f"{seed}:{molecule}".encode()) % k
-
-
 def _folds(molecules: Sequence[str], options: TrainingOptions) -> list[tuple[set[str], set[str]]]:
     """(training, validation) molecule sets of each member: k folds by molecule, or (k = 1)
     ``valid_fraction`` of the molecules for validation.
@@ -533,14 +566,16 @@ def _folds(molecules: Sequence[str], options: TrainingOptions) -> list[tuple[set
 
 
 def _data_digest(graphs: Sequence[LabelledGraph]) -> str:
-    """sha256 over (molecule, energy, positions) of the training conformations, in order: the
-    label stores grow, and this pins which snapshot a model was trained on. The positions are
-    the graphs' (each molecule centred on the origin, see
+    """sha256 over (molecule, energy, positions, forces if any) of the training conformations,
+    in order: the label stores grow, and this pins which snapshot a model was trained on. The
+    positions are the graphs' (each molecule centred on the origin, see
     :func:`~ase_mlpot.data.batch.atoms_to_batch`), so the digest ignores rigid translations."""
     digest = hashlib.sha256()
     for graph in graphs:
         digest.update(f"{graph.molecule}:{graph.energy!r};".encode())
         digest.update(graph.graph["positions"].numpy().tobytes())
+        if graph.forces is not None:
+            digest.update(graph.forces.numpy().tobytes())
     return digest.hexdigest()
 
 
@@ -601,6 +636,15 @@ def train(
             candidate if candidate.is_dir() else base_path, device="cpu")
         base_model = artifact.model
     # supplies elements, cutoff and energy unit; members are built from the base or afresh
+    forces_level = None
+    if recipe.data.forces_from and options.force_weight > 0:
+        donors = [read_dataset_file(recipe.resolve(p)) for p in recipe.data.forces_from]
+        forces_level = ", ".join(sorted({str(d.level_of_theory) for d in donors}))
+        attached = attach_forces(dataset, donors)
+        if attached == 0:
+            raise RecipeError(f"forces_from {list(recipe.data.forces_from)}: none of the"
+                              " training geometries occurs there")
+        logger.info("forces of %d conformations from %s", attached, forces_level)
     template = base_model if base_model is not None else _scratch_member(recipe, options.seed)
     graphs, skipped = prepare_graphs(dataset, template, with_forces=options.force_weight > 0)
     if skipped:
@@ -661,6 +705,7 @@ def train(
         "conformations": len(graphs),
         "molecules": len({g.molecule for g in graphs}),
         "force_labelled": sum(g.forces is not None for g in graphs),
+        "forces_level_of_theory": forces_level,
         "data_sha256": _data_digest(graphs),
         "held_out_molecules": sorted(held_out),
         "skipped": skipped,

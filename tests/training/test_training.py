@@ -21,6 +21,7 @@ from click.testing import CliRunner
 from ase_mlpot.cli import main
 from ase_mlpot.cli_errors import EXIT_UNKNOWN_MODEL
 from ase_mlpot.datasets import write_ani_h5
+from ase_mlpot.datasets.errors import DatasetError
 from ase_mlpot.io import load_artifact
 from ase_mlpot.testing import tiny_ani_model, tiny_so3krates
 from ase_mlpot.testing.datasets import teacher_dataset
@@ -226,6 +227,56 @@ def test_recipe_errors_are_named(tmp_path: Path, teacher_files: dict[str, Path])
         parse_recipe({**_recipe(teacher_files["dft"]), "model": "ani"})
 
 
+def test_forces_from_another_level_reach_the_same_geometries(
+        teacher_files: dict[str, Path], tmp_path: Path) -> None:
+    """Energy-only labels borrow the forces of identical geometries from another file (the
+    zoo's CC fine-tuning with wB97X forces); geometries the donor lacks stay energy-only."""
+    from ase_mlpot.datasets import read_dataset
+    from ase_mlpot.training import attach_forces
+
+    dft = read_dataset(teacher_files["dft"])
+    energy_only = dataclasses.replace(dft, level_of_theory="teacher-cc", groups={
+        name: dataclasses.replace(group, forces=None, energies=group.energies + 0.01)
+        for name, group in dft.groups.items()})
+    donor_groups = {name: group.select(np.arange(len(group)) % 2 == 0)
+                    for name, group in dft.groups.items()}  # every other conformation
+    write_ani_h5(energy_only, tmp_path / "cc.h5")
+    write_ani_h5(dataclasses.replace(dft, groups=donor_groups), tmp_path / "donor.h5")
+
+    target = read_dataset(tmp_path / "cc.h5")
+    attached = attach_forces(target, [read_dataset(tmp_path / "donor.h5")])
+    donated = sum(len(g) for g in donor_groups.values())
+    assert attached == donated
+    for name, group in target.groups.items():
+        np.testing.assert_array_equal(group.forces[::2], dft.groups[name].forces[::2])
+        assert np.isnan(group.forces[1::2]).all()
+    graphs, _ = prepare_graphs(target, tiny_ani_model(ensemble_size=1))
+    assert sum(g.forces is not None for g in graphs) == donated
+
+    def summary(**changes: object) -> dict[str, object]:
+        document = _recipe(tmp_path / "cc.h5", ensemble_size=1, max_epochs=1, **changes)
+        document["data"]["forces_from"] = [str(tmp_path / "donor.h5")]
+        return train(parse_recipe(document)).summary
+
+    anchored = summary()
+    assert anchored["force_labelled"] == donated
+    assert anchored["forces_level_of_theory"] == "teacher"
+    assert anchored["level_of_theory"] == "teacher-cc"
+    energies_only = summary(force_weight=0.0)
+    assert energies_only["force_labelled"] == 0
+    assert energies_only["forces_level_of_theory"] is None
+    assert energies_only["data_sha256"] != anchored["data_sha256"]
+    teacher = tiny_ani_model(seed=11, ensemble_size=1, hidden=(16, 8, 8)).double()
+    write_ani_h5(teacher_dataset(teacher, conformations=2, seed=7), tmp_path / "unrelated.h5")
+    document = _recipe(tmp_path / "cc.h5", ensemble_size=1, max_epochs=1)
+    document["data"]["forces_from"] = [str(tmp_path / "missing.h5")]
+    with pytest.raises(DatasetError, match=r"missing\.h5"):
+        train(parse_recipe(document))
+    document["data"]["forces_from"] = [str(tmp_path / "unrelated.h5")]
+    with pytest.raises(RecipeError, match="none of the training geometries"):
+        train(parse_recipe(document))
+
+
 def test_weight_decay_groups(teacher_files: dict[str, Path]) -> None:
     from ase_mlpot.training import parameter_groups
 
@@ -305,6 +356,15 @@ def test_cli_train_evaluate_finetune(teacher_files: dict[str, Path], tmp_path: P
     assert report["isomerization_energy"]["count"] == 1  # ethanol / dimethyl ether
     result = runner.invoke(main, ["evaluate", str(out), str(teacher_files["dft"])])
     assert result.exit_code == 0 and "relative conformer energies" in result.output
+    result = runner.invoke(main, ["evaluate", str(out), str(teacher_files["dft"]),
+                                  "--out-of-fold", "--json"])
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.stdout)  # the two held-out molecules are left out
+    assert report["molecules"] == 16 and sum(report["folds"]) == report["conformations"] == 96
+    assert "ensemble_calibration" not in report
+    result = runner.invoke(main, ["evaluate", str(out), str(teacher_files["dft"]),
+                                  "--out-of-fold", "--molecules", str(teacher_files["test"])])
+    assert result.exit_code == 2 and "exclude each other" in result.output
     tuned = tmp_path / "tiny-cc"
     result = runner.invoke(main, ["finetune", str(out), str(teacher_files["cc"]), "-o",
                                   str(tuned), "--max-epochs", "3", "-q"])
@@ -376,6 +436,30 @@ def test_evaluation_metrics_on_designed_errors() -> None:
     water = evaluate_graphs(teacher, noisy)["relative_conformer_energy"]
     # errors 0, 0.1, 0.2: pair differences 0.1, 0.2, 0.1
     assert water["rmse_ev"] == pytest.approx(np.sqrt((0.01 + 0.04 + 0.01) / 3), abs=1e-9)
+
+
+def test_out_of_fold_errors_come_from_each_molecules_own_fold_member() -> None:
+    """Member 0 is the labelling teacher, member 1 another network: out of fold, exactly the
+    molecules of fold 0 are predicted without error."""
+    from ase_mlpot.datasets.splits import molecule_fold
+    from ase_mlpot.training import evaluate_out_of_fold
+
+    teacher = tiny_ani_model(seed=3, ensemble_size=1).double()
+    other = tiny_ani_model(seed=5, ensemble_size=1).double()
+    other.set_reference_energies(teacher.reference_energy_dict())
+    ensemble = type(teacher).from_members([teacher, other])
+    dataset = teacher_dataset(teacher, conformations=3, seed=4)
+    metrics = evaluate_out_of_fold(ensemble, dataset, split_seed=7, exclude_molecules=["H2O"])
+    per_molecule = metrics["relative_conformer_energy_per_molecule"]
+    assert "H2O" not in per_molecule and len(per_molecule) == metrics["molecules"]
+    folds = {m: molecule_fold(m, 2, 7) for m in per_molecule}
+    assert set(folds.values()) == {0, 1}
+    for molecule, stats in per_molecule.items():
+        assert (stats["rmse_ev"] < 1e-9) == (folds[molecule] == 0), molecule
+    assert metrics["folds"] == [3 * list(folds.values()).count(f) for f in (0, 1)]
+    assert "forces" in metrics and "ensemble_calibration" not in metrics
+    with pytest.raises(ValueError, match="one member"):
+        evaluate_out_of_fold(teacher, dataset, split_seed=7)
 
 
 def test_so3krates_recipe_trains_an_ensemble(teacher_files: dict[str, Path]) -> None:
