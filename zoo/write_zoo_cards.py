@@ -51,7 +51,7 @@ def _round(value: Any) -> Any:
 def metrics_from_results(results: dict[str, Any]) -> dict[str, Any]:
     """The headline numbers (kcal/mol) for the registry's ``metrics`` field."""
     out: dict[str, Any] = {}
-    for split in ("held_out_cc", "held_out_dft"):
+    for split in ("held_out_cc", "held_out_dft", "out_of_fold_cc"):
         block = results.get(split)
         if not block:
             continue

@@ -27,17 +27,25 @@ def test_evaluate_zoo_tiny_artifact(
     shared_data: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     artifact = save_artifact(tiny_ani_model().double(), tmp_path / "tiny-art", name="tiny")
+    # the training record names the folds (split seed) for the out-of-fold scores
+    (artifact / "training.json").write_text(json.dumps({"recipe": {"training": {"split_seed": 0}}}))
     output = tmp_path / "results"
     script = _load_script()
 
     assert script.main([str(artifact), "--shared", str(shared_data), "-o", str(output)]) == 0
 
     result = json.loads((output / "tiny.json").read_text())
-    assert set(result) == {"model", "held_out_cc", "held_out_dft", "hc7_isol6", "s66x10"}
+    assert set(result) == {"model", "held_out_cc", "held_out_dft", "out_of_fold_cc", "hc7_isol6",
+                           "s66x10"}
     assert result["model"]["ensemble_size"] == 3
     assert result["model"]["provenance"]["name"] == "tiny"
     for key in ("held_out_cc", "held_out_dft"):  # null until held-out molecules are labelled
         assert result[key] is None or {"conformations", "energy"} <= set(result[key])
+    out_of_fold = result["out_of_fold_cc"]  # every CC-labelled molecule but the held-out ones
+    held_out = set(script.read_molecule_list(script.TEST_MOLECULES))
+    assert sum(out_of_fold["folds"]) == out_of_fold["conformations"] > 0
+    assert len(out_of_fold["folds"]) == 3
+    assert not held_out & set(out_of_fold["relative_conformer_energy_per_molecule"])
 
     hc7 = result["hc7_isol6"]
     assert len(hc7["reactions"]) == 12
