@@ -126,8 +126,9 @@ def held_out_metrics(
 
 def out_of_fold_metrics(model: PotentialModel, folder: Path, labels: Path,
                         test_molecules: Path) -> dict[str, Any] | None:
-    """Cross-validated errors on every labelled molecule that is not held out, or ``None`` for a
-    model without a training record (its folds unknown) or without labels.
+    """Cross-validated errors on every labelled molecule that is neither held out nor trained
+    by every member (``always_trained_molecules``), or ``None`` for a model without a training
+    record (its folds unknown) or without labels.
 
     Args:
         model: The model (float64).
@@ -143,7 +144,8 @@ def out_of_fold_metrics(model: PotentialModel, folder: Path, labels: Path,
         return evaluate_out_of_fold(
             model, load_training_data([labels]),
             split_seed=int(training["recipe"]["training"]["split_seed"]),
-            exclude_molecules=read_molecule_list(test_molecules))
+            exclude_molecules=[*read_molecule_list(test_molecules),
+                               *training.get("always_trained_molecules", [])])
     except (OSError, KeyError, ValueError, MLPotError) as error:
         logger.warning("no out-of-fold evaluation on %s: %s", labels, error)
         return None

@@ -158,8 +158,8 @@ def label(which: str, workers: int, limit: int | None, per_molecule: int, retry:
     different part of the queue). ``pool="extra"`` labels the extra molecules with ≤4 heavy
     atoms (``per_molecule`` conformations each) instead of the curated pool. ``max_heavy``
     keeps only molecules with at most that many heavy atoms in the queue (same order), e.g. to
-    sample the smallest molecules densely, as ANI-1x did: their isolated functional groups
-    (water's O–H bonds and H–O–H angle) are seen nowhere else."""
+    label every conformation of the smallest molecules: their isolated functional groups
+    (water's O–H bonds and H–O–H angle) occur in no other molecule."""
     level, store = STORES[which]
     geometries = EXTRA_GEOMETRIES if pool == "extra" else GEOMETRIES
     if which == "cc":

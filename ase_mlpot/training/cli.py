@@ -213,7 +213,7 @@ def finetune_command(base: str, data: tuple[Path, ...], freeze: tuple[str, ...],
 @click.option("--out-of-fold", is_flag=True,
               help="Cross-validated errors of a k-fold ensemble: member m predicts only the"
                    " molecules of its validation fold m (folds from the model's training.json;"
-                   " its held-out molecules are left out).")
+                   " its held-out and always-trained molecules are left out).")
 @click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="cpu")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON document on stdout.")
 @_recipe_errors
@@ -241,7 +241,9 @@ def evaluate_command(model: str, data: tuple[Path, ...], molecules: Path | None,
         training = json.loads(record.read_text())
         metrics = evaluate_out_of_fold(
             artifact.model, dataset, split_seed=int(training["recipe"]["training"]["split_seed"]),
-            exclude_molecules=training.get("held_out_molecules", []), model_name=name)
+            exclude_molecules=[*training.get("held_out_molecules", []),
+                               *training.get("always_trained_molecules", [])],
+            model_name=name)
     else:
         wanted = read_molecule_list(molecules) if molecules else None
         metrics = evaluate_model(artifact.model, dataset, molecules=wanted, model_name=name)

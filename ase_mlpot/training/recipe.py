@@ -172,6 +172,13 @@ class TrainingOptions:
             member m validates on fold m and trains on the others (k-fold by molecule); with
             k = 1, ``valid_fraction`` of the molecules validate.
         valid_fraction: Fraction of molecules for validation when ``ensemble_size == 1``.
+        always_train_max_heavy_atoms: Molecules with at most this many heavy atoms go into
+            every member's training set and no validation set (``None``: none). In a k-fold
+            ensemble each molecule is unseen by the member that validates on it, and that
+            member's guess enters the ensemble mean; for the smallest molecules, each the only
+            carrier of its functional group (water, ammonia, N₂, hydrogen peroxide), the guess
+            is far off: the zoo's ANI member that never saw water put its angle at 142° and the
+            ensemble at 116° (the others 104°).
         energy_weight: w_E of the energy term ⟨ΔE²/N⟩ (eV², N atoms per conformation).
         force_weight: w_F of the force term ⟨ΔF²⟩ (eV²/Å², per component; 0: energy-only).
         batch_size: Conformations per optimisation step.
@@ -197,6 +204,7 @@ class TrainingOptions:
 
     ensemble_size: int = 4
     valid_fraction: float = 0.1
+    always_train_max_heavy_atoms: int | None = None
     energy_weight: float = 1.0
     force_weight: float = 0.1
     batch_size: int = 32
@@ -230,6 +238,12 @@ class TrainingOptions:
                      "weight_decay", "lr_factor", "min_learning_rate"):
             if not isinstance(getattr(self, name), (int, float)):
                 raise ValueError(f"{name} must be a number, got {getattr(self, name)!r}")
+        if self.always_train_max_heavy_atoms is not None and (
+                not isinstance(self.always_train_max_heavy_atoms, int)
+                or isinstance(self.always_train_max_heavy_atoms, bool)
+                or self.always_train_max_heavy_atoms < 0):
+            raise ValueError("always_train_max_heavy_atoms must be an integer >= 0, got"
+                             f" {self.always_train_max_heavy_atoms!r}")
         if self.batch_size < 1 or self.max_epochs < 1 or self.early_stopping_patience < 1:
             raise ValueError("batch_size, max_epochs and early_stopping_patience must be >= 1")
         if self.lr_patience < 0 or self.weight_decay < 0:

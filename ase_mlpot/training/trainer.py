@@ -539,14 +539,16 @@ def train_member(
 
 
 # ----------------------------------------------------------------------------- ensembles
-def _folds(molecules: Sequence[str], options: TrainingOptions) -> list[tuple[set[str], set[str]]]:
+def _folds(molecules: Sequence[str], options: TrainingOptions,
+           always_train: set[str]) -> list[tuple[set[str], set[str]]]:
     """(training, validation) molecule sets of each member: k folds by molecule, or (k = 1)
-    ``valid_fraction`` of the molecules for validation.
+    ``valid_fraction`` of the molecules for validation; the molecules of ``always_train`` are
+    in every training set and no validation set.
 
     Raises:
         RecipeError: A fold without molecules, or no molecule left to train on.
     """
-    names = sorted(set(molecules))
+    names = sorted(set(molecules) - always_train)
     k = options.ensemble_size
     if k == 1:
         fractions = {"train": 1 - options.valid_fraction, "valid": options.valid_fraction}
@@ -562,7 +564,17 @@ def _folds(molecules: Sequence[str], options: TrainingOptions) -> list[tuple[set
             raise RecipeError(
                 f"fold {index} of {k} has {len(train)} training and {len(valid)} validation"
                 f" molecules ({len(names)} molecules in all): use fewer members or more data")
-    return folds
+    return [(train | always_train, valid) for train, valid in folds]
+
+
+def _always_trained(graphs: Sequence[LabelledGraph], model: PotentialModel,
+                    options: TrainingOptions) -> set[str]:
+    """The molecules with at most ``options.always_train_max_heavy_atoms`` heavy atoms."""
+    limit = options.always_train_max_heavy_atoms
+    if limit is None:
+        return set()
+    heavy = np.array([symbol != "H" for symbol in model.elements])  # (n_elements,)
+    return {g.molecule for g in graphs if g.counts[heavy].sum() <= limit}
 
 
 def _data_digest(graphs: Sequence[LabelledGraph]) -> str:
@@ -665,7 +677,8 @@ def train(
             fallback = {s: v * factor for s, v in base_model.reference_energy_dict().items()}
         reference_ev = fit_reference_energies(graphs, template.elements, baseline, fallback)
         reference = {s: v / factor for s, v in reference_ev.items()}  # model units
-    folds = _folds([g.molecule for g in graphs], options)
+    always_train = _always_trained(graphs, template, options)
+    folds = _folds([g.molecule for g in graphs], options, always_train)
     context = json.dumps({"model": recipe.model, "finetune": recipe.finetune,
                           "parent": (base_info or {}).get("weights_sha256")},
                          sort_keys=True, default=str)
@@ -708,6 +721,7 @@ def train(
         "forces_level_of_theory": forces_level,
         "data_sha256": _data_digest(graphs),
         "held_out_molecules": sorted(held_out),
+        "always_trained_molecules": sorted(always_train),
         "skipped": skipped,
         "reference_energies_ev": reference_ev,
         "frozen_parameters": frozen,

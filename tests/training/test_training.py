@@ -115,6 +115,20 @@ def test_training_learns_teacher_and_beats_reference_fit(
     assert sum(m["valid_molecules"] for m in result.summary["members"]) == 18  # k-fold
 
 
+def test_smallest_molecules_train_every_member(teacher_files: dict[str, Path]) -> None:
+    """always_train_max_heavy_atoms = 1: water, methane and ammonia are in no validation fold
+    and in every member's training set."""
+    document = _recipe(teacher_files["dft"], max_epochs=1, always_train_max_heavy_atoms=1)
+    summary = train(parse_recipe(document)).summary
+    assert summary["always_trained_molecules"] == ["CH4", "H2O", "NH3"]
+    members = summary["members"]
+    assert sum(m["valid_molecules"] for m in members) == 18 - 3  # k-fold over the others
+    for member in members:
+        assert member["train_molecules"] + member["valid_molecules"] == 18
+    with pytest.raises(RecipeError, match="always_train_max_heavy_atoms"):
+        parse_recipe(_recipe(teacher_files["dft"], always_train_max_heavy_atoms=-1))
+
+
 def test_interrupted_training_resumes_to_identical_weights(teacher_files: dict[str, Path],
                                                            tmp_path: Path) -> None:
     document = _recipe(teacher_files["dft"], ensemble_size=1, max_epochs=4)
@@ -361,6 +375,12 @@ def test_cli_train_evaluate_finetune(teacher_files: dict[str, Path], tmp_path: P
     assert result.exit_code == 0, result.output
     report = json.loads(result.stdout)  # the two held-out molecules are left out
     assert report["molecules"] == 16 and sum(report["folds"]) == report["conformations"] == 96
+    summary = json.loads((out / "training.json").read_text())  # and so are always-trained ones
+    summary["always_trained_molecules"] = ["H2O"]
+    (out / "training.json").write_text(json.dumps(summary))
+    result = runner.invoke(main, ["evaluate", str(out), str(teacher_files["dft"]),
+                                  "--out-of-fold", "--json"])
+    assert json.loads(result.stdout)["molecules"] == 15
     assert "ensemble_calibration" not in report
     result = runner.invoke(main, ["evaluate", str(out), str(teacher_files["dft"]),
                                   "--out-of-fold", "--molecules", str(teacher_files["test"])])
