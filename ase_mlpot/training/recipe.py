@@ -153,7 +153,9 @@ class DataSpec:
             energies set the level across molecules, the DFT forces keep the fine-tuned surface
             DFT-shaped between the few CC points of each molecule (wB97X/6-31G* is ~0.5
             kcal/mol from the composite in relative conformer energies). Only used with
-            ``force_weight > 0``; the model card names both levels.
+            ``force_weight > 0``; validation scores the training level's own labels only (the
+            borrowed forces are not what the model is fitted to reproduce); the model card
+            names both levels.
     """
 
     train: tuple[str, ...]

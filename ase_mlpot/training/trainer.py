@@ -649,7 +649,9 @@ def train(
         base_model = artifact.model
     # supplies elements, cutoff and energy unit; members are built from the base or afresh
     forces_level = None
+    own_labels = dataset  # what validation measures: the training level's own labels
     if recipe.data.forces_from and options.force_weight > 0:
+        own_labels = dataclasses.replace(dataset, groups=dict(dataset.groups))
         donors = [read_dataset_file(recipe.resolve(p)) for p in recipe.data.forces_from]
         forces_level = ", ".join(sorted({str(d.level_of_theory) for d in donors}))
         attached = attach_forces(dataset, donors)
@@ -664,6 +666,10 @@ def train(
                        len(skipped), skipped[0])
     if not graphs:
         raise RecipeError("none of the training conformations fits the model")
+    # borrowed forces regularise training; validation (learning-rate schedule, early stopping,
+    # best epoch) scores only the training level's own labels
+    valid_graphs = (graphs if own_labels is dataset else
+                    prepare_graphs(own_labels, template, with_forces=True)[0])
     factor = _energy_factor(template)
     if recipe.finetune is not None and not recipe.finetune.refit_reference_energies:
         assert base_model is not None
@@ -700,7 +706,7 @@ def train(
         member, report = train_member(
             model,
             [g for g in graphs if g.molecule in train_molecules],
-            [g for g in graphs if g.molecule in valid_molecules],
+            [g for g in valid_graphs if g.molecule in valid_molecules],
             options, seed=options.seed + m,
             workdir=None if workdir is None else workdir / f"member-{m}",
             progress=progress, label=f"{recipe.name} member {m}", context=context)

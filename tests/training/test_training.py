@@ -274,6 +274,8 @@ def test_forces_from_another_level_reach_the_same_geometries(
 
     anchored = summary()
     assert anchored["force_labelled"] == donated
+    # validation scores the level's own labels: energies only here
+    assert all("force_rmse" not in member["best"] for member in anchored["members"])
     assert anchored["forces_level_of_theory"] == "teacher"
     assert anchored["level_of_theory"] == "teacher-cc"
     energies_only = summary(force_weight=0.0)
