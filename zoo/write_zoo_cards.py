@@ -139,7 +139,8 @@ def body(name: str, training: dict[str, Any], results: dict[str, Any] | None) ->
              f" molecules ({training['force_labelled']} with forces), level"
              f" `{training['level_of_theory']}` v{training['level_version']}",
              *([f"- forces: `{training['forces_level_of_theory']}` forces of the same"
-                f" geometries (recipe `forces_from`), {training['force_labelled']} conformations"]
+                f" geometries (recipe `forces_from`),"
+                f" {training.get('forces_borrowed', training['force_labelled'])} conformations"]
                if training.get("forces_level_of_theory") else []),
              f"- held out of training and validation: {', '.join(training['held_out_molecules'])}",
              f"- ensemble: {len(training['members'])} members on"

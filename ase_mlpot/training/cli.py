@@ -239,8 +239,14 @@ def evaluate_command(model: str, data: tuple[Path, ...], molecules: Path | None,
             raise click.ClickException(f"{name} has no training.json beside its weights: the"
                                        " folds of its members are unknown")
         training = json.loads(record.read_text())
+        try:
+            split_seed = int(training["recipe"]["training"]["split_seed"])
+        except (KeyError, TypeError, ValueError):
+            raise click.ClickException(f"{record} names no split seed (recipe.training."
+                                       "split_seed): the folds of its members are unknown"
+                                       ) from None
         metrics = evaluate_out_of_fold(
-            artifact.model, dataset, split_seed=int(training["recipe"]["training"]["split_seed"]),
+            artifact.model, dataset, split_seed=split_seed,
             exclude_molecules=[*training.get("held_out_molecules", []),
                                *training.get("always_trained_molecules", [])],
             model_name=name)

@@ -332,8 +332,9 @@ def parse_recipe(document: dict[str, Any], *, root: Path = Path(".")) -> Trainin
         if required not in document:
             raise RecipeError(f"the recipe has no {required!r}")
     data_table = _section(document, "data")
-    if isinstance(data_table.get("train"), str):
-        data_table["train"] = [data_table["train"]]
+    for key in ("train", "forces_from"):  # one file may be given without a list
+        if isinstance(data_table.get(key), str):
+            data_table[key] = [data_table[key]]
     model = None if document.get("model") is None else _from_table(
         ModelSpec, _section(document, "model"), "model")
     if model is not None:

@@ -179,11 +179,12 @@ def load_training_data(
 def _geometry_key(numbers: np.ndarray, positions: np.ndarray) -> bytes:
     """Identity of one geometry: atomic numbers and positions rounded to 10⁻⁶ Å (the label
     stores keep 6 decimals, so one geometry labelled at two levels has one key)."""
-    rounded = np.round(np.asarray(positions, dtype=np.float64), 6) + 0.0  # -0.0 → 0.0
+    rounded = np.round(np.asarray(positions, dtype=np.float64), 6) + 0.0  # (n_atoms, 3) | Å
     return np.asarray(numbers, dtype=np.int64).tobytes() + rounded.tobytes()
 
 
-def attach_forces(dataset: ConformerDataset, donors: Sequence[ConformerDataset]) -> int:
+def attach_forces(dataset: ConformerDataset,
+                  donors: Sequence[ConformerDataset]) -> tuple[int, int, set[str]]:
     """Give the conformations of ``dataset`` that have no forces the forces of the identical
     geometry in ``donors`` (in place).
 
@@ -192,28 +193,32 @@ def attach_forces(dataset: ConformerDataset, donors: Sequence[ConformerDataset])
     groups that carry their own forces are left as they are.
 
     Returns:
-        The number of conformations that received forces.
+        The number of conformations without forces, how many of them received forces, and the
+        levels of theory of the donors that gave any.
     """
-    donated: dict[bytes, np.ndarray] = {}
+    donated: dict[bytes, tuple[np.ndarray, str]] = {}
     for donor in donors:
         for group in donor.groups.values():
             if group.forces is None:
                 continue
             for positions, forces in zip(group.coordinates, group.forces, strict=True):
-                donated[_geometry_key(group.atomic_numbers, positions)] = forces
-    attached = 0
+                key = _geometry_key(group.atomic_numbers, positions)
+                donated[key] = (forces, donor.level_of_theory)
+    needing, attached, levels = 0, 0, set()
     for name, group in dataset.groups.items():
         if group.forces is not None:
             continue
+        needing += len(group)
         forces = np.full(group.coordinates.shape, np.nan)  # (n_conf, n_atoms, 3) Hartree/Å
         for index, positions in enumerate(group.coordinates):
             match = donated.get(_geometry_key(group.atomic_numbers, positions))
             if match is not None:
-                forces[index] = match
+                forces[index], level = match
+                levels.add(level)
                 attached += 1
         if np.isfinite(forces).any():
             dataset.groups[name] = dataclasses.replace(group, forces=forces)
-    return attached
+    return needing, attached, levels
 
 
 def _energy_factor(model: PotentialModel) -> float:
@@ -559,17 +564,30 @@ def _folds(molecules: Sequence[str], options: TrainingOptions,
         fold_of = {m: molecule_fold(m, k, options.split_seed) for m in names}
         folds = [({m for m in names if fold_of[m] != f}, {m for m in names if fold_of[m] == f})
                  for f in range(k)]
+    folds = [(train | always_train, valid) for train, valid in folds]
     for index, (train, valid) in enumerate(folds):
         if not train or not valid:
+            always = (f", {len(always_train)} more in every member's training set (lower"
+                      " always_train_max_heavy_atoms)" if always_train else "")
             raise RecipeError(
                 f"fold {index} of {k} has {len(train)} training and {len(valid)} validation"
-                f" molecules ({len(names)} molecules in all): use fewer members or more data")
-    return [(train | always_train, valid) for train, valid in folds]
+                f" molecules ({len(names)} molecules to split{always}): use fewer members or"
+                " more data")
+    return folds
 
 
 def _always_trained(graphs: Sequence[LabelledGraph], model: PotentialModel,
                     options: TrainingOptions) -> set[str]:
-    """The molecules with at most ``options.always_train_max_heavy_atoms`` heavy atoms."""
+    """The molecules that train every member.
+
+    Args:
+        graphs: The training conformations.
+        model: Supplies the element order of ``LabelledGraph.counts``.
+        options: ``always_train_max_heavy_atoms`` (``None``: no such molecules).
+
+    Returns:
+        The names of the molecules with at most that many heavy atoms.
+    """
     limit = options.always_train_max_heavy_atoms
     if limit is None:
         return set()
@@ -648,17 +666,25 @@ def train(
             candidate if candidate.is_dir() else base_path, device="cpu")
         base_model = artifact.model
     # supplies elements, cutoff and energy unit; members are built from the base or afresh
-    forces_level = None
+    forces_level, borrowed = None, 0
     own_labels = dataset  # what validation measures: the training level's own labels
-    if recipe.data.forces_from and options.force_weight > 0:
+    if recipe.data.forces_from and options.force_weight == 0:
+        logger.warning("forces_from %s is ignored: force_weight is 0",
+                       list(recipe.data.forces_from))
+    elif recipe.data.forces_from:
         own_labels = dataclasses.replace(dataset, groups=dict(dataset.groups))
         donors = [read_dataset_file(recipe.resolve(p)) for p in recipe.data.forces_from]
-        forces_level = ", ".join(sorted({str(d.level_of_theory) for d in donors}))
-        attached = attach_forces(dataset, donors)
-        if attached == 0:
+        needing, borrowed, levels = attach_forces(dataset, donors)
+        if needing == 0:
+            logger.warning("forces_from %s has nothing to do: every training conformation has"
+                           " its own forces", list(recipe.data.forces_from))
+        elif borrowed == 0:
             raise RecipeError(f"forces_from {list(recipe.data.forces_from)}: none of the"
-                              " training geometries occurs there")
-        logger.info("forces of %d conformations from %s", attached, forces_level)
+                              f" {needing} training geometries without forces occurs there")
+        else:
+            forces_level = ", ".join(sorted(levels))
+            logger.info("forces of %d of %d conformations without forces from %s", borrowed,
+                        needing, forces_level)
     template = base_model if base_model is not None else _scratch_member(recipe, options.seed)
     graphs, skipped = prepare_graphs(dataset, template, with_forces=options.force_weight > 0)
     if skipped:
@@ -725,6 +751,7 @@ def train(
         "molecules": len({g.molecule for g in graphs}),
         "force_labelled": sum(g.forces is not None for g in graphs),
         "forces_level_of_theory": forces_level,
+        "forces_borrowed": borrowed,
         "data_sha256": _data_digest(graphs),
         "held_out_molecules": sorted(held_out),
         "always_trained_molecules": sorted(always_train),

@@ -127,6 +127,9 @@ def test_smallest_molecules_train_every_member(teacher_files: dict[str, Path]) -
         assert member["train_molecules"] + member["valid_molecules"] == 18
     with pytest.raises(RecipeError, match="always_train_max_heavy_atoms"):
         parse_recipe(_recipe(teacher_files["dft"], always_train_max_heavy_atoms=-1))
+    everything = _recipe(teacher_files["dft"], max_epochs=1, always_train_max_heavy_atoms=9)
+    with pytest.raises(RecipeError, match="18 more in every member's training set"):
+        train(parse_recipe(everything))
 
 
 def test_interrupted_training_resumes_to_identical_weights(teacher_files: dict[str, Path],
@@ -239,6 +242,10 @@ def test_recipe_errors_are_named(tmp_path: Path, teacher_files: dict[str, Path])
     assert parse_recipe({**_recipe(teacher_files["dft"]), "training": None}).training.max_epochs
     with pytest.raises(RecipeError, match=r"\[model\] must be a table"):
         parse_recipe({**_recipe(teacher_files["dft"]), "model": "ani"})
+    one_file = {**_recipe(teacher_files["dft"]),
+                "data": {"train": "cc.jsonl", "forces_from": "dft.jsonl"}}
+    data = parse_recipe(one_file).data  # a single file needs no list
+    assert (data.train, data.forces_from) == (("cc.jsonl",), ("dft.jsonl",))
 
 
 def test_forces_from_another_level_reach_the_same_geometries(
@@ -258,9 +265,13 @@ def test_forces_from_another_level_reach_the_same_geometries(
     write_ani_h5(dataclasses.replace(dft, groups=donor_groups), tmp_path / "donor.h5")
 
     target = read_dataset(tmp_path / "cc.h5")
-    attached = attach_forces(target, [read_dataset(tmp_path / "donor.h5")])
+    needing, attached, levels = attach_forces(target, [read_dataset(tmp_path / "donor.h5")])
     donated = sum(len(g) for g in donor_groups.values())
-    assert attached == donated
+    assert (needing, attached, levels) == (dft.n_conformations, donated, {"teacher"})
+    own = read_dataset(teacher_files["dft"])  # groups with their own forces stay as they are
+    assert attach_forces(own, [energy_only])[:2] == (0, 0)
+    for name, group in own.groups.items():
+        np.testing.assert_array_equal(group.forces, dft.groups[name].forces)
     for name, group in target.groups.items():
         np.testing.assert_array_equal(group.forces[::2], dft.groups[name].forces[::2])
         assert np.isnan(group.forces[1::2]).all()
@@ -277,8 +288,9 @@ def test_forces_from_another_level_reach_the_same_geometries(
     # validation scores the level's own labels: energies only here
     assert all("force_rmse" not in member["best"] for member in anchored["members"])
     assert anchored["forces_level_of_theory"] == "teacher"
+    assert anchored["forces_borrowed"] == donated
     assert anchored["level_of_theory"] == "teacher-cc"
-    energies_only = summary(force_weight=0.0)
+    energies_only = summary(force_weight=0.0)  # forces_from ignored, with a warning
     assert energies_only["force_labelled"] == 0
     assert energies_only["forces_level_of_theory"] is None
     assert energies_only["data_sha256"] != anchored["data_sha256"]
@@ -289,7 +301,7 @@ def test_forces_from_another_level_reach_the_same_geometries(
     with pytest.raises(DatasetError, match=r"missing\.h5"):
         train(parse_recipe(document))
     document["data"]["forces_from"] = [str(tmp_path / "unrelated.h5")]
-    with pytest.raises(RecipeError, match="none of the training geometries"):
+    with pytest.raises(RecipeError, match="none of the 108 training geometries without forces"):
         train(parse_recipe(document))
 
 
