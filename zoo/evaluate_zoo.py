@@ -59,7 +59,7 @@ from ase_mlpot.testing.benchmarks import (
     read_hc7_isol6,
     read_s66x10,
 )
-from ase_mlpot.training.evaluate import evaluate_model, evaluate_out_of_fold
+from ase_mlpot.training.evaluate import evaluate_model, evaluate_out_of_fold, out_of_fold_settings
 from ase_mlpot.training.trainer import load_training_data, read_molecule_list
 from ase_mlpot.units import EV_TO_KCAL_PER_MOL
 
@@ -124,29 +124,25 @@ def held_out_metrics(
         return None
 
 
-def out_of_fold_metrics(model: PotentialModel, folder: Path, labels: Path,
-                        test_molecules: Path) -> dict[str, Any] | None:
-    """Cross-validated errors on every labelled molecule that is neither held out nor trained
-    by every member (``always_trained_molecules``), or ``None`` for a model without a training
+def out_of_fold_metrics(model: PotentialModel, folder: Path,
+                        labels: Path) -> dict[str, Any] | None:
+    """Cross-validated errors on every labelled molecule that some member validated on (not
+    held out, not in every member's training set), or ``None`` for a model without a training
     record (its folds unknown) or without labels.
 
     Args:
         model: The model (float64).
-        folder: Its artifact folder (``training.json`` gives the split seed).
+        folder: Its artifact folder (``training.json`` gives the folds).
         labels: Label store (JSON lines, Hartree and Å).
-        test_molecules: The held-out molecule list (left out here).
 
     Returns:
         The metrics of :func:`~ase_mlpot.training.evaluate.evaluate_out_of_fold`.
     """
     try:
-        training = json.loads((folder / "training.json").read_text())
-        return evaluate_out_of_fold(
-            model, load_training_data([labels]),
-            split_seed=int(training["recipe"]["training"]["split_seed"]),
-            exclude_molecules=[*read_molecule_list(test_molecules),
-                               *training.get("always_trained_molecules", [])])
-    except (OSError, KeyError, ValueError, MLPotError) as error:
+        split_seed, excluded = out_of_fold_settings(folder / "training.json")
+        return evaluate_out_of_fold(model, load_training_data([labels]), split_seed=split_seed,
+                                    exclude_molecules=excluded)
+    except (OSError, ValueError, MLPotError) as error:
         logger.warning("no out-of-fold evaluation on %s: %s", labels, error)
         return None
 
@@ -288,7 +284,7 @@ def evaluate(name_or_path: str, shared: Path) -> dict[str, Any]:
         logger.info("%s: %s", key, labels)
         result[key] = held_out_metrics(model, labels, TEST_MOLECULES)
     logger.info("out_of_fold_cc: %s", CC_LABELS)
-    result["out_of_fold_cc"] = out_of_fold_metrics(model, artifact.path, CC_LABELS, TEST_MOLECULES)
+    result["out_of_fold_cc"] = out_of_fold_metrics(model, artifact.path, CC_LABELS)
     calc = MLPotCalculator(model, device="cpu", dtype=torch.float64, provenance=provenance)
     logger.info("HC7/ISOL6")
     result["hc7_isol6"] = hc7_isol6_metrics(calc, shared / "hc7-isol6")

@@ -224,7 +224,11 @@ def evaluate_command(model: str, data: tuple[Path, ...], molecules: Path | None,
 
     from ase_mlpot.api import load_artifact_by_name
     from ase_mlpot.calculator import resolve_device
-    from ase_mlpot.training.evaluate import evaluate_model, evaluate_out_of_fold
+    from ase_mlpot.training.evaluate import (
+        evaluate_model,
+        evaluate_out_of_fold,
+        out_of_fold_settings,
+    )
     from ase_mlpot.training.trainer import load_training_data, read_molecule_list
 
     if out_of_fold and molecules is not None:
@@ -234,22 +238,9 @@ def evaluate_command(model: str, data: tuple[Path, ...], molecules: Path | None,
     dataset = load_training_data(list(data))
     name = provenance["name"] or model
     if out_of_fold:
-        record = artifact.path / TRAINING_FILE
-        if not record.is_file():
-            raise click.ClickException(f"{name} has no training.json beside its weights: the"
-                                       " folds of its members are unknown")
-        training = json.loads(record.read_text())
-        try:
-            split_seed = int(training["recipe"]["training"]["split_seed"])
-        except (KeyError, TypeError, ValueError):
-            raise click.ClickException(f"{record} names no split seed (recipe.training."
-                                       "split_seed): the folds of its members are unknown"
-                                       ) from None
-        metrics = evaluate_out_of_fold(
-            artifact.model, dataset, split_seed=split_seed,
-            exclude_molecules=[*training.get("held_out_molecules", []),
-                               *training.get("always_trained_molecules", [])],
-            model_name=name)
+        split_seed, excluded = out_of_fold_settings(artifact.path / TRAINING_FILE)
+        metrics = evaluate_out_of_fold(artifact.model, dataset, split_seed=split_seed,
+                                       exclude_molecules=excluded, model_name=name)
     else:
         wanted = read_molecule_list(molecules) if molecules else None
         metrics = evaluate_model(artifact.model, dataset, molecules=wanted, model_name=name)

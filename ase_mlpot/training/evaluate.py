@@ -28,9 +28,11 @@ seen.
 from __future__ import annotations
 
 import itertools
+import json
 import math
 from collections import defaultdict
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -45,7 +47,9 @@ from ase_mlpot.models.outputs import compute_outputs
 from ase_mlpot.training.data import LabelledGraph, iterate_batches, prepare_graphs
 from ase_mlpot.units import ENERGY_UNITS_TO_EV, KCAL_PER_MOL_TO_EV
 
-__all__ = ["evaluate_graphs", "evaluate_model", "evaluate_out_of_fold", "predict"]
+__all__ = [
+    "evaluate_graphs", "evaluate_model", "evaluate_out_of_fold", "out_of_fold_settings", "predict",
+]
 
 
 def predict(
@@ -270,6 +274,31 @@ def evaluate_out_of_fold(
     result["skipped"] = skipped
     result["folds"] = np.bincount(fold, minlength=k).tolist()
     return result
+
+
+def out_of_fold_settings(record: Path) -> tuple[int, list[str]]:
+    """What :func:`evaluate_out_of_fold` needs from a model's training record.
+
+    Args:
+        record: The ``training.json`` beside the model's weights.
+
+    Raises:
+        ValueError: No such file, or it names no split seed (the members' folds are unknown).
+
+    Returns:
+        The split seed, and the molecules no fold validated (``held_out_molecules`` and
+        ``always_trained_molecules``), to leave out.
+    """
+    if not record.is_file():
+        raise ValueError(f"{record} does not exist: the folds of the model's members are unknown")
+    training = json.loads(record.read_text())
+    try:
+        split_seed = int(training["recipe"]["training"]["split_seed"])
+    except (KeyError, TypeError, ValueError):
+        raise ValueError(f"{record} names no split seed (recipe.training.split_seed): the folds"
+                         " of the model's members are unknown") from None
+    return split_seed, [*training.get("held_out_molecules", []),
+                        *training.get("always_trained_molecules", [])]
 
 
 def _evaluable(model: PotentialModel, dataset: ConformerDataset,

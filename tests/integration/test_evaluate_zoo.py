@@ -27,10 +27,13 @@ def test_evaluate_zoo_tiny_artifact(
     shared_data: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     artifact = save_artifact(tiny_ani_model().double(), tmp_path / "tiny-art", name="tiny")
-    # the training record names the folds (split seed) for the out-of-fold scores
-    (artifact / "training.json").write_text(json.dumps({"recipe": {"training": {"split_seed": 0}}}))
-    output = tmp_path / "results"
+    # the training record names the folds (split seed) and held-out molecules for the
+    # out-of-fold scores
     script = _load_script()
+    record = {"recipe": {"training": {"split_seed": 0}},
+              "held_out_molecules": script.read_molecule_list(script.TEST_MOLECULES)}
+    (artifact / "training.json").write_text(json.dumps(record))
+    output = tmp_path / "results"
 
     assert script.main([str(artifact), "--shared", str(shared_data), "-o", str(output)]) == 0
 

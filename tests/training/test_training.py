@@ -496,6 +496,21 @@ def test_out_of_fold_errors_come_from_each_molecules_own_fold_member() -> None:
         evaluate_out_of_fold(teacher, dataset, split_seed=7)
 
 
+def test_out_of_fold_settings_come_from_the_training_record(tmp_path: Path) -> None:
+    from ase_mlpot.training.evaluate import out_of_fold_settings
+
+    record = tmp_path / "training.json"
+    with pytest.raises(ValueError, match="folds of the model's members are unknown"):
+        out_of_fold_settings(record)
+    record.write_text(json.dumps({"recipe": {"training": {}}}))
+    with pytest.raises(ValueError, match="names no split seed"):
+        out_of_fold_settings(record)
+    record.write_text(json.dumps({"recipe": {"training": {"split_seed": 3}},
+                                  "held_out_molecules": ["A"],
+                                  "always_trained_molecules": ["H2O"]}))
+    assert out_of_fold_settings(record) == (3, ["A", "H2O"])
+
+
 def test_so3krates_recipe_trains_an_ensemble(teacher_files: dict[str, Path]) -> None:
     document = {"name": "tiny-so3", "model": {"architecture": "so3krates", "config": {
         "num_features": 16, "num_heads": 2, "num_layers": 2, "degrees": [1, 2],
