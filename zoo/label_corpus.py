@@ -24,6 +24,9 @@ Steps (see ``zoo/data/README.md``):
    atoms (first ``--per-molecule`` conformations of each: the xTB minimum, then normal-mode
    samples), which widens the chemistry of the CC set beyond the curated pool; the labels carry
    their geometries, so training does not need the uncommitted extra geometry file.
+   ``label --pool extra --level dft --max-heavy 7 --per-molecule 1``: the xTB minimum of every
+   extra molecule up to 7 heavy atoms, small first — hundreds of molecules the curated pool
+   lacks (N–N and N–O rings, 1,2-dicarbonyls, ...), for the DFT stage.
 5. ``merge --level dft|cc OTHER.jsonl ...``: add records labelled elsewhere (new keys only).
 
 Run from the repository root, e.g.
@@ -132,17 +135,18 @@ def sample_extra(count: int, force: bool = False) -> None:
                 count, len(per_molecule), EXTRA_GEOMETRIES)
 
 
-def small_molecule_entries(geometries: Path, per_molecule: int,
-                           labelled_in: Path | None = None) -> list[GeometryEntry]:
-    """Geometries of molecules with ≤4 heavy atoms, at most ``per_molecule`` per molecule, in
-    geometry-file order; with ``labelled_in``, only those labelled there with status ok."""
+def small_molecule_entries(geometries: Path, per_molecule: int, labelled_in: Path | None = None,
+                           max_heavy: int = CC_MAX_HEAVY) -> list[GeometryEntry]:
+    """Geometries of molecules with at most ``max_heavy`` heavy atoms, at most ``per_molecule``
+    per molecule, in geometry-file order; with ``labelled_in``, only those labelled there with
+    status ok."""
     labelled = ({r["geometry_hash"] for r in LabelStore(labelled_in).latest().values()
                  if r["status"] == "ok"} if labelled_in is not None else None)
     counts: dict[str, int] = {}
     out = []
     for entry in read_geometries(geometries):
         heavy = int((entry.numbers > 1).sum())
-        if heavy > CC_MAX_HEAVY or (labelled is not None and entry.geometry_hash not in labelled):
+        if heavy > max_heavy or (labelled is not None and entry.geometry_hash not in labelled):
             continue
         if counts.get(entry.molecule, 0) >= per_molecule:
             continue
@@ -155,17 +159,20 @@ def label(which: str, workers: int, limit: int | None, per_molecule: int, retry:
           start: int = 0, pool: str = "main", max_heavy: int | None = None) -> None:
     """Label (or resume labelling) the corpus at one level, beginning at queue position ``start``
     (the queue is rotated, so nothing is skipped; use it to let a second machine work on a
-    different part of the queue). ``pool="extra"`` labels the extra molecules with ≤4 heavy
-    atoms (``per_molecule`` conformations each) instead of the curated pool. ``max_heavy``
-    keeps only molecules with at most that many heavy atoms in the queue (same order), e.g. to
-    label every conformation of the smallest molecules: their isolated functional groups
-    (water's O–H bonds and H–O–H angle) occur in no other molecule."""
+    different part of the queue). ``pool="extra"`` labels the extra molecules (the first
+    ``per_molecule`` conformations of each) instead of the curated pool: at most 4 heavy atoms
+    (CC-eligible), or at most ``max_heavy`` for DFT, whose many different molecules widen the
+    chemistry the DFT stage sees. For the curated pool, ``max_heavy`` keeps only molecules with
+    at most that many heavy atoms in the queue (same order), e.g. to label every conformation
+    of the smallest molecules: their isolated functional groups (water's O–H bonds and H–O–H
+    angle) occur in no other molecule."""
     level, store = STORES[which]
     geometries = EXTRA_GEOMETRIES if pool == "extra" else GEOMETRIES
     if which == "cc":
         entries = small_molecule_entries(geometries, per_molecule, STORES["dft"][1])
     elif pool == "extra":
-        entries = small_molecule_entries(geometries, per_molecule)
+        entries = small_molecule_entries(geometries, per_molecule,
+                                         max_heavy=CC_MAX_HEAVY if max_heavy is None else max_heavy)
     else:
         entries = read_geometries(GEOMETRIES)
         if which == "xtb" and EXTRA_GEOMETRIES.exists():
@@ -198,7 +205,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--per-molecule", type=int, default=50,
                         help="conformations per molecule (CC, and DFT of the extra pool)")
     parser.add_argument("--pool", choices=["main", "extra"], default="main",
-                        help="label the curated pool, or the extra molecules with ≤4 heavy atoms")
+                        help="label the curated pool, or the extra molecules (≤4 heavy atoms, or"
+                        " --max-heavy for DFT)")
     parser.add_argument("--max-heavy", type=int, default=None,
                         help="only molecules with at most this many heavy atoms")
     parser.add_argument("--retry-failed", action="store_true")

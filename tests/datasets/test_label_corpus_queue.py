@@ -1,0 +1,52 @@
+"""Which geometries ``zoo/label_corpus.py`` queues for labelling (pure file logic, no labels)."""
+
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+from types import ModuleType
+
+import numpy as np
+import pytest
+
+from ase_mlpot.datasets.store import GeometryEntry, write_geometries
+
+SCRIPT = Path(__file__).resolve().parents[2] / "zoo" / "label_corpus.py"
+
+
+@pytest.fixture(scope="module")
+def label_corpus() -> ModuleType:
+    spec = importlib.util.spec_from_file_location("label_corpus", SCRIPT)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def _chain(heavy: int, shift: float) -> GeometryEntry:
+    """A carbon chain with ``heavy`` atoms and one hydrogen, displaced by ``shift`` Å."""
+    numbers = np.array([6] * heavy + [1])
+    positions = np.array([[1.5 * i + shift, 0.0, 0.0] for i in range(heavy + 1)])
+    return GeometryEntry(molecule=f"chain-{heavy}", numbers=numbers, positions=positions)
+
+
+@pytest.fixture()
+def geometry_file(tmp_path: Path) -> Path:
+    """Round-robin order over molecules with 1, 3, 5 and 7 heavy atoms, three rounds."""
+    path = tmp_path / "geometries.jsonl"
+    write_geometries(path, [_chain(heavy, 0.01 * round_)
+                            for round_ in range(3) for heavy in (1, 3, 5, 7)])
+    return path
+
+
+def test_default_queue_is_cc_eligible(label_corpus: ModuleType, geometry_file: Path) -> None:
+    queue = label_corpus.small_molecule_entries(geometry_file, per_molecule=2)
+    assert [e.molecule for e in queue] == ["chain-1", "chain-3"] * 2
+
+
+def test_dft_queue_of_larger_extra_molecules(label_corpus: ModuleType,
+                                             geometry_file: Path) -> None:
+    queue = label_corpus.small_molecule_entries(geometry_file, per_molecule=1, max_heavy=7)
+    assert [e.molecule for e in queue] == ["chain-1", "chain-3", "chain-5", "chain-7"]
+    assert [e.molecule for e in label_corpus.small_molecule_entries(
+        geometry_file, per_molecule=5, max_heavy=5)] == ["chain-1", "chain-3", "chain-5"] * 3
