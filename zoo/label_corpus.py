@@ -194,8 +194,8 @@ def merge(which: str, others: list[Path]) -> None:
             logger.info("merged %d new records from %s into %s", added, other, store)
 
 
-def main(argv: list[str] | None = None) -> None:
-    """Command-line entry point."""
+def parse_arguments(argv: list[str] | None = None) -> argparse.Namespace:
+    """The command line; options may come before or after the merged stores."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("step", choices=["sample", "sample-extra", "label", "all", "merge"])
     parser.add_argument("stores", nargs="*", type=Path, help="label stores to merge (merge)")
@@ -215,7 +215,12 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--force", action="store_true", help="resample even if geometries exist")
     parser.add_argument("--extra", type=int, default=1000,
                         help="random extra molecules (sample-extra)")
-    args = parser.parse_args(argv)
+    return parser.parse_intermixed_args(argv)
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Command-line entry point."""
+    args = parse_arguments(argv)
     logging.basicConfig(level=logging.INFO,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     if args.step in ("sample", "all"):

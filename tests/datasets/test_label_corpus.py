@@ -1,4 +1,4 @@
-"""Which geometries ``zoo/label_corpus.py`` queues for labelling (pure file logic, no labels)."""
+"""`zoo/label_corpus.py`: which geometries it queues for labelling, and its command line."""
 
 from __future__ import annotations
 
@@ -50,3 +50,10 @@ def test_dft_queue_of_larger_extra_molecules(label_corpus: ModuleType,
     assert [e.molecule for e in queue] == ["chain-1", "chain-3", "chain-5", "chain-7"]
     assert [e.molecule for e in label_corpus.small_molecule_entries(
         geometry_file, per_molecule=5, max_heavy=5)] == ["chain-1", "chain-3", "chain-5"] * 3
+
+
+def test_merge_takes_options_before_the_stores(label_corpus: ModuleType) -> None:
+    args = label_corpus.parse_arguments(["merge", "--level", "dft", "a.jsonl", "b.jsonl"])
+    assert (args.step, args.level, args.stores) == ("merge", "dft",
+                                                    [Path("a.jsonl"), Path("b.jsonl")])
+    assert label_corpus.parse_arguments(["merge", "a.jsonl", "--level", "cc"]).level == "cc"
