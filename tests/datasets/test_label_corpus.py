@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 from pathlib import Path
 from types import ModuleType
 
@@ -10,17 +9,12 @@ import numpy as np
 import pytest
 
 from ase_mlpot.datasets.store import GeometryEntry, write_geometries
-
-SCRIPT = Path(__file__).resolve().parents[2] / "zoo" / "label_corpus.py"
+from tests.zoo_scripts import load_zoo_script
 
 
 @pytest.fixture(scope="module")
 def label_corpus() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("label_corpus", SCRIPT)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_zoo_script("label_corpus")
 
 
 def _chain(heavy: int, shift: float) -> GeometryEntry:

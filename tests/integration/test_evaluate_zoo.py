@@ -2,25 +2,14 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
 from pathlib import Path
-from types import ModuleType
 
 import pytest
 
 from ase_mlpot.io import save_artifact
 from ase_mlpot.testing import tiny_ani_model
-
-SCRIPT = Path(__file__).resolve().parents[2] / "zoo" / "evaluate_zoo.py"
-
-
-def _load_script() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("evaluate_zoo", SCRIPT)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+from tests.zoo_scripts import load_zoo_script
 
 
 def test_evaluate_zoo_tiny_artifact(
@@ -29,7 +18,7 @@ def test_evaluate_zoo_tiny_artifact(
     artifact = save_artifact(tiny_ani_model().double(), tmp_path / "tiny-art", name="tiny")
     # the training record names the folds (split seed) and held-out molecules for the
     # out-of-fold scores
-    script = _load_script()
+    script = load_zoo_script("evaluate_zoo")
     record = {"recipe": {"training": {"split_seed": 0}},
               "held_out_molecules": script.read_molecule_list(script.TEST_MOLECULES)}
     (artifact / "training.json").write_text(json.dumps(record))
