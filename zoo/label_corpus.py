@@ -135,10 +135,10 @@ def sample_extra(count: int, force: bool = False) -> None:
                 count, len(per_molecule), EXTRA_GEOMETRIES)
 
 
-def small_molecule_entries(geometries: Path, per_molecule: int, labelled_in: Path | None = None,
-                           max_heavy: int = CC_MAX_HEAVY) -> list[GeometryEntry]:
-    """Geometries of molecules with at most ``max_heavy`` heavy atoms, at most ``per_molecule``
-    per molecule, in geometry-file order; with ``labelled_in``, only those labelled there with
+def first_conformations(geometries: Path, per_molecule: int, labelled_in: Path | None = None,
+                        max_heavy: int = CC_MAX_HEAVY) -> list[GeometryEntry]:
+    """The first ``per_molecule`` geometries of each molecule with at most ``max_heavy`` heavy
+    atoms, in geometry-file order; with ``labelled_in``, only those labelled there with
     status ok."""
     labelled = ({r["geometry_hash"] for r in LabelStore(labelled_in).latest().values()
                  if r["status"] == "ok"} if labelled_in is not None else None)
@@ -169,10 +169,10 @@ def label(which: str, workers: int, limit: int | None, per_molecule: int, retry:
     level, store = STORES[which]
     geometries = EXTRA_GEOMETRIES if pool == "extra" else GEOMETRIES
     if which == "cc":
-        entries = small_molecule_entries(geometries, per_molecule, STORES["dft"][1])
+        entries = first_conformations(geometries, per_molecule, STORES["dft"][1])
     elif pool == "extra":
-        entries = small_molecule_entries(geometries, per_molecule,
-                                         max_heavy=CC_MAX_HEAVY if max_heavy is None else max_heavy)
+        entries = first_conformations(
+            geometries, per_molecule, max_heavy=CC_MAX_HEAVY if max_heavy is None else max_heavy)
     else:
         entries = read_geometries(GEOMETRIES)
         if which == "xtb" and EXTRA_GEOMETRIES.exists():

@@ -34,15 +34,15 @@ def geometry_file(tmp_path: Path) -> Path:
 
 
 def test_default_queue_is_cc_eligible(label_corpus: ModuleType, geometry_file: Path) -> None:
-    queue = label_corpus.small_molecule_entries(geometry_file, per_molecule=2)
+    queue = label_corpus.first_conformations(geometry_file, per_molecule=2)
     assert [e.molecule for e in queue] == ["chain-1", "chain-3"] * 2
 
 
 def test_dft_queue_of_larger_extra_molecules(label_corpus: ModuleType,
                                              geometry_file: Path) -> None:
-    queue = label_corpus.small_molecule_entries(geometry_file, per_molecule=1, max_heavy=7)
+    queue = label_corpus.first_conformations(geometry_file, per_molecule=1, max_heavy=7)
     assert [e.molecule for e in queue] == ["chain-1", "chain-3", "chain-5", "chain-7"]
-    assert [e.molecule for e in label_corpus.small_molecule_entries(
+    assert [e.molecule for e in label_corpus.first_conformations(
         geometry_file, per_molecule=5, max_heavy=5)] == ["chain-1", "chain-3", "chain-5"] * 3
 
 
