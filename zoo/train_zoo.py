@@ -4,7 +4,8 @@
     wB97X/6-31G* labels                →  dft-general    (ase_mlpot/weights, bundled)
     CCSD(T)/CBS composite labels       →  ccx-general    (fine-tuned from dft-general, bundled)
                                           cc-only        (control: CC labels alone, zoo/work)
-    then zoo/evaluate_zoo.py → zoo/results, zoo/write_zoo_cards.py → zoo/cards,
+    then zoo/evaluate_zoo.py → zoo/results, zoo/cross_molecule_floor.py → zoo/results (what
+    limits the cross-molecule CC metric), zoo/write_zoo_cards.py → zoo/cards,
     zoo/make_registry.py → ase_mlpot/registry/models.json.
 
 Each stage runs ``mlpot-zoo train`` on its recipe in ``zoo/recipes`` with a kept work folder under
@@ -75,6 +76,8 @@ def main(argv: list[str] | None = None) -> int:
     evaluated = [str(output) for _, output in stages[1:]]
     run(python, ZOO / "evaluate_zoo.py", *evaluated, "--shared", args.shared, "-o",
         ZOO / "results", "--threads", "1")
+    run(python, ZOO / "cross_molecule_floor.py", *evaluated, "-o",
+        ZOO / "results" / f"cross-molecule-floor-{args.family}.json")
     run(python, ZOO / "write_zoo_cards.py", *(name for name, _ in stages[1:3]))
     run(python, ZOO / "make_registry.py")
     return 0

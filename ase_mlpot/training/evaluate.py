@@ -89,6 +89,22 @@ def predict(
             "forces": graph_forces}
 
 
+def remove_element_offset(errors: np.ndarray, counts: np.ndarray) -> tuple[np.ndarray, int]:
+    """Errors after one least-squares per-element offset: ΔE_g − Σ_Z n_{gZ} δ_Z.
+
+    Args:
+        errors: Energy errors ΔE_g, shape ``(n,)`` (any energy unit).
+        counts: Atoms per element n_{gZ}, shape ``(n, n_elements)``.
+
+    Returns:
+        The corrected errors ``(n,)`` and the number of offsets the fit could determine (the
+        rank; elements absent from every conformation are left out).
+    """
+    present = counts.sum(axis=0) > 0  # (n_elements,)
+    offset, _, rank, _ = np.linalg.lstsq(counts[:, present].astype(np.float64), errors, rcond=None)
+    return errors - counts[:, present] @ offset, int(rank)  # (n,)
+
+
 def _stats(errors: np.ndarray) -> dict[str, float]:
     """MAE and RMSE in eV and kcal/mol."""
     mae, rmse = float(np.mean(np.abs(errors))), float(np.sqrt(np.mean(errors**2)))
@@ -147,12 +163,9 @@ def _metrics(graphs: Sequence[LabelledGraph], prediction: dict[str, Any], *,
         result["relative_conformer_energy_centred"] = _stats(np.concatenate(centred))
         result["relative_conformer_energy_per_molecule"] = per_molecule
     # across molecules: one per-element offset, and isomerisation energies
-    counts = np.stack([g.counts for g in graphs])  # (n, n_elements)
-    present = counts.sum(axis=0) > 0
-    offset, _, rank, _ = np.linalg.lstsq(counts[:, present], errors, rcond=None)
-    corrected = errors - counts[:, present] @ offset  # (n,) | eV
+    corrected, rank = remove_element_offset(errors, np.stack([g.counts for g in graphs]))
     result["energy_after_element_offset"] = {
-        **_stats(corrected), "degrees_of_freedom": len(by_molecule) - int(rank)}
+        **_stats(corrected), "degrees_of_freedom": len(by_molecule) - rank}
     mean_error = {m: float(errors[i].mean()) for m, i in by_molecule.items()}
     formula = {m: tuple(graphs[i[0]].counts) for m, i in by_molecule.items()}
     pairs = [(a, b) for a, b in itertools.combinations(sorted(by_molecule), 2)
