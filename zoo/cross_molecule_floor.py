@@ -40,7 +40,7 @@ from ase.neighborlist import NeighborList, natural_cutoffs
 
 from ase_mlpot.api import load_artifact_by_name
 from ase_mlpot.calculator import MLPotCalculator
-from ase_mlpot.datasets.store import latest_records, read_jsonl
+from ase_mlpot.datasets.store import LabelStore
 from ase_mlpot.training.evaluate import remove_element_offset
 from ase_mlpot.training.trainer import read_molecule_list
 from ase_mlpot.units import EV_TO_KCAL_PER_MOL, HARTREE_TO_KCAL_PER_MOL
@@ -69,12 +69,18 @@ def atom_types(numbers: Sequence[int], positions: np.ndarray) -> list[AtomType]:
     return types
 
 
-def type_counts(records: Sequence[dict[str, Any]], types: Sequence[AtomType]) -> np.ndarray:
-    """How often each of ``types`` occurs in each record: shape ``(n_records, n_types)``."""
+def record_types(records: Sequence[dict[str, Any]]) -> list[list[AtomType]]:
+    """The atom types of every record (``numbers``, ``positions``)."""
+    return [atom_types(r["numbers"], np.asarray(r["positions"])) for r in records]
+
+
+def type_counts(per_record: Sequence[Sequence[AtomType]], types: Sequence[AtomType]) -> np.ndarray:
+    """How often each of ``types`` occurs in each record's atom types (see :func:`record_types`):
+    shape ``(n_records, n_types)``; types not in ``types`` are not counted."""
     column = {t: i for i, t in enumerate(types)}
-    counts = np.zeros((len(records), len(types)))
-    for row, record in enumerate(records):
-        for t in atom_types(record["numbers"], np.asarray(record["positions"])):
+    counts = np.zeros((len(per_record), len(types)))
+    for row, atoms in enumerate(per_record):
+        for t in atoms:
             if t in column:
                 counts[row, column[t]] += 1
     return counts
@@ -93,9 +99,9 @@ def fit_atom_type_correction(
         The types seen in training, their increments (minimum-norm solution) and the RMSE of the
         fit on the training records.
     """
-    types = sorted({t for r in records
-                    for t in atom_types(r["numbers"], np.asarray(r["positions"]))})
-    counts = type_counts(records, types)  # (n, n_types)
+    per_record = record_types(records)
+    types = sorted({t for atoms in per_record for t in atoms})
+    counts = type_counts(per_record, types)  # (n, n_types)
     increments = np.linalg.lstsq(counts, differences, rcond=None)[0]  # (n_types,)
     return types, increments, float(np.sqrt(np.mean((counts @ increments - differences) ** 2)))
 
@@ -128,7 +134,7 @@ def model_energies(name_or_path: str,
 
 def labelled(path: Path) -> list[dict[str, Any]]:
     """The successful records of a label store."""
-    return [r for r in latest_records(read_jsonl(path)).values() if r.get("status") == "ok"]
+    return [r for r in LabelStore(path).latest().values() if r.get("status") == "ok"]
 
 
 def analyse(models: Sequence[str], cc_store: Path, dft_store: Path,
@@ -148,7 +154,7 @@ def analyse(models: Sequence[str], cc_store: Path, dft_store: Path,
 
     types, increments, train_rmse = fit_atom_type_correction(
         train, energies(train, None) - energies(train, dft))
-    correction = type_counts(test, types) @ increments  # (n_test,) | kcal/mol
+    correction = type_counts(record_types(test), types) @ increments  # (n_test,) | kcal/mol
     e_cc, e_dft = energies(test, None), energies(test, dft)
     result: dict[str, Any] = {
         "unit": "kcal/mol, RMSE after one per-element offset fitted on the held-out set",

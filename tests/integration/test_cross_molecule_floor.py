@@ -39,10 +39,10 @@ def test_additive_difference_is_recovered(tmp_path: Path) -> None:
     rng = np.random.default_rng(0)
     names = [n for n in g2.names if set(molecule(n).get_chemical_symbols()) <= set("HCNO")]
     records = _records(names, rng)
-    types = sorted({t for r in records
-                    for t in script.atom_types(r["numbers"], np.asarray(r["positions"]))})
+    per_record = script.record_types(records)
+    types = sorted({t for atoms in per_record for t in atoms})
     increments = rng.normal(scale=2.0, size=len(types))  # kcal/mol per atom type
-    delta = script.type_counts(records, types) @ increments  # (n,) | kcal/mol
+    delta = script.type_counts(per_record, types) @ increments  # (n,) | kcal/mol
     offsets = script.element_counts(records) @ np.array([-0.5, -38.0, -54.6, -75.0])  # Hartree
     dft_energy = offsets + rng.normal(scale=0.01, size=len(records))  # Hartree
     cc_energy = dft_energy + 0.3 * script.element_counts(records)[:, 1] + delta / 627.509474
@@ -56,10 +56,10 @@ def test_additive_difference_is_recovered(tmp_path: Path) -> None:
     # held out: every fourth molecule whose atom types all occur in the others
     held_out = []
     for name in names[::4]:
-        own = {t for r in records if r["molecule"] == name
-               for t in script.atom_types(r["numbers"], np.asarray(r["positions"]))}
-        others = {t for r in records if r["molecule"] != name and r["molecule"] not in held_out
-                  for t in script.atom_types(r["numbers"], np.asarray(r["positions"]))}
+        own = {t for r, atoms in zip(records, per_record, strict=True)
+               if r["molecule"] == name for t in atoms}
+        others = {t for r, atoms in zip(records, per_record, strict=True)
+                  if r["molecule"] != name and r["molecule"] not in held_out for t in atoms}
         if own <= others:
             held_out.append(name)
     assert len(held_out) >= 6
