@@ -10,6 +10,7 @@ units happens here and nowhere else. The calculator never changes torch's global
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Mapping, Sequence
 from typing import Any, ClassVar
 
@@ -65,7 +66,7 @@ class MLPotCalculator(Calculator):
     """ASE calculator around a :class:`~ase_mlpot.models.base.PotentialModel`.
 
     Args:
-        model: The potential (its weights are cast to ``dtype`` and moved to ``device``).
+        model: The potential; the calculator evaluates a copy cast to ``dtype`` on ``device``.
         device: ``"cpu"``, ``"cuda"``, ``"cuda:N"`` or ``"auto"`` (CUDA when available).
         dtype: Floating dtype of the evaluation, ``torch.float64``/``torch.float32`` or their
             names; default float64 (sums of many atomic energies
@@ -101,7 +102,8 @@ class MLPotCalculator(Calculator):
         super().__init__(**kwargs)
         self.device = resolve_device(device)
         self.dtype = resolve_dtype(dtype) or torch.float64
-        self.model = model.to(device=self.device, dtype=self.dtype).eval()
+        # a copy: the caller's model keeps its dtype, device, mode and trainable parameters
+        self.model = copy.deepcopy(model).to(device=self.device, dtype=self.dtype).eval()
         for parameter in self.model.parameters():
             parameter.requires_grad_(False)
         self.neighbor_backend = neighbor_backend

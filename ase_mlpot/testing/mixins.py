@@ -8,7 +8,6 @@ random-weight model (weights in any dtype; the tests cast). Every test runs in f
 from __future__ import annotations
 
 import copy
-import os
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -33,6 +32,7 @@ from ase_mlpot.errors import (
 from ase_mlpot.io import load_artifact, save_artifact
 from ase_mlpot.models.base import PotentialModel
 from ase_mlpot.models.outputs import compute_outputs
+from ase_mlpot.testing.global_state import global_torch_state
 from ase_mlpot.testing.structures import (
     dimer,
     isolated_atom,
@@ -74,18 +74,6 @@ def _random_rotation(seed: int, reflect: bool) -> np.ndarray:
     if reflect:
         q = q @ np.diag([1.0, 1.0, -1.0])
     return q
-
-
-def _global_state() -> tuple[Any, ...]:
-    """Everything a model or calculator must leave unchanged."""
-    return (
-        torch.get_default_dtype(),
-        torch.get_num_threads(),
-        torch.backends.cuda.matmul.allow_tf32,
-        torch.backends.cudnn.allow_tf32,
-        torch.get_float32_matmul_precision(),
-        dict(os.environ),
-    )
 
 
 class ModelTests:
@@ -132,6 +120,17 @@ class ModelTests:
         return out
 
     # ----------------------------------------------------------------- derivatives
+    def test_forces_and_stress_exceed_the_tolerances(self) -> None:
+        """The tiny model's forces and stress are far above the float32 tolerances, so that the
+        invariance and finite-difference tests of this class can fail."""
+        calc = self.calculator()
+        forces = self.results(organic_molecule(), calc)["forces"]
+        stress = self.results(periodic_water_box(), calc, stress=True)["stress"]
+        assert np.abs(forces).max() > 50 * TOLERANCES[torch.float32]["forces"]
+        assert np.abs(forces).max() > 2 * TOLERANCES[torch.float32]["fd_forces"]
+        assert np.abs(stress).max() > 50 * TOLERANCES[torch.float32]["stress"]
+        assert np.abs(stress).max() > 2 * TOLERANCES[torch.float32]["fd_stress"]
+
     @pytest.mark.parametrize("structure", [water, organic_molecule, periodic_water_box])
     def test_forces_match_finite_differences(self, structure, dtype, device, tol) -> None:
         atoms = structure()
@@ -368,16 +367,21 @@ class ModelTests:
         assert torch.count_nonzero(gradient[:3]) > 0
 
     # ----------------------------------------------------------------- isolated atoms, errors
-    def test_isolated_atom_is_reference_energy(self, dtype, device) -> None:
+    def test_isolated_atom(self, dtype, device, tol) -> None:
+        """An atom without neighbours feels no force, and its energy (reference energy plus the
+        network's constant for an empty environment) is the same in vacuum and in a periodic cell
+        too large for any image to be within the cutoff, where the stress vanishes."""
         calc = self.calculator(dtype, device)
+        side = 2.0 * calc.model.cutoff + 1.0
         for symbol in calc.model.elements:
-            atoms = isolated_atom(symbol)
-            atoms.calc = calc
-            energy = atoms.get_potential_energy()
-            np.testing.assert_allclose(atoms.get_forces(), 0.0, atol=1e-12)
-            # The network may add a constant per element; it must not depend on position.
-            atoms.positions += 3.0
-            assert atoms.get_potential_energy() == pytest.approx(energy, abs=1e-9)
+            free = self.results(isolated_atom(symbol), calc)
+            np.testing.assert_allclose(free["forces"], 0.0, atol=1e-12)
+            boxed = isolated_atom(symbol)
+            boxed.cell, boxed.pbc = np.diag([side, side + 0.3, side + 0.6]), True
+            periodic = self.results(boxed, calc, stress=True)
+            assert periodic["energy"] == pytest.approx(free["energy"], abs=tol["energy"])
+            np.testing.assert_allclose(periodic["forces"], 0.0, atol=1e-12)
+            np.testing.assert_allclose(periodic["stress"], 0.0, atol=1e-12)
 
     def test_unsupported_element(self) -> None:
         atoms = water()
@@ -443,13 +447,26 @@ class ModelTests:
 
     # ----------------------------------------------------------------- global state, ASE contract
     def test_no_global_side_effects(self) -> None:
-        before = _global_state()
+        before = global_torch_state()
         for dtype in DTYPES:
             atoms = periodic_water_box()
             atoms.calc = self.calculator(dtype)
             atoms.get_stress()
-        after = _global_state()
-        assert before == after
+        assert global_torch_state() == before
+
+    def test_calculator_leaves_the_model_unchanged(self) -> None:
+        """The calculator evaluates its own copy: the caller's model keeps its dtype, its
+        trainable parameters and its training mode."""
+        model = self.make_model().train()
+        trainable = [name for name, p in model.named_parameters() if p.requires_grad]
+        state = {name: value.clone() for name, value in model.state_dict().items()}
+        atoms = organic_molecule()
+        atoms.calc = MLPotCalculator(model, device="cpu", dtype=torch.float64)
+        atoms.get_forces()
+        assert model.training
+        assert [name for name, p in model.named_parameters() if p.requires_grad] == trainable
+        for name, value in model.state_dict().items():
+            assert value.dtype == state[name].dtype and torch.equal(value, state[name]), name
 
     def test_results_are_cached(self) -> None:
         atoms = organic_molecule()

@@ -18,9 +18,9 @@ COMP6_S66X8 = SHARED_DATA / "comp6-s66x8" / "s66x8_wb97x6-31gd.h5"
 
 @pytest.fixture(scope="session")
 def comp6_path() -> Path:
-    """Path of the COMP6 S66x8 HDF5 file (skips if ../shared/data is absent)."""
+    """Path of the COMP6 S66x8 HDF5 file in ../shared/data (fails if it is absent)."""
     if not COMP6_S66X8.exists():
-        pytest.skip(f"reference data not found at {COMP6_S66X8}")
+        pytest.fail(f"reference data not found at {COMP6_S66X8} (expected beside the checkout)")
     return COMP6_S66X8
 
 

@@ -7,7 +7,6 @@ from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
-import pytest
 from click.testing import CliRunner
 
 from ase_mlpot.cli import main
@@ -32,7 +31,6 @@ def test_data_group_is_registered() -> None:
 
 def test_label_info_convert_split(tmp_path: Path, make_entries: MakeEntries) -> None:
     """Label a geometry file, resume it, inspect it, convert it and split it by molecule."""
-    pytest.importorskip("pyscf")
     geometries = tmp_path / "g.jsonl"
     write_geometries(geometries, make_entries(6))
     store = tmp_path / "labels.jsonl"
@@ -74,7 +72,6 @@ def test_label_info_convert_split(tmp_path: Path, make_entries: MakeEntries) -> 
 
 def test_label_records_failures(tmp_path: Path, make_entries: MakeEntries) -> None:
     """Failures appear in the summary and the store; the command still succeeds."""
-    pytest.importorskip("pyscf")
     geometries = tmp_path / "g.jsonl"
     write_geometries(geometries, make_entries(1))
     store = tmp_path / "labels.jsonl"
@@ -90,8 +87,6 @@ def test_label_records_failures(tmp_path: Path, make_entries: MakeEntries) -> No
 
 def test_sample_from_smiles(tmp_path: Path) -> None:
     """SMILES file → relaxed, normal-mode and MD sampled geometries with GFN2-xTB."""
-    pytest.importorskip("rdkit")
-    pytest.importorskip("tblite")
     smi = tmp_path / "pool.smi"
     smi.write_text("# test pool\nO water\nN ammonia\n")
     out = tmp_path / "g.jsonl"

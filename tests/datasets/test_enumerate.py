@@ -3,9 +3,6 @@
 from __future__ import annotations
 
 import pytest
-
-pytest.importorskip("rdkit")
-
 from rdkit import Chem
 from rdkit.Chem import AllChem, rdMolDescriptors
 

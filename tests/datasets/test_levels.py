@@ -22,8 +22,6 @@ from ase_mlpot.datasets.levels import (
 )
 from ase_mlpot.units import HARTREE_TO_KCAL_PER_MOL
 
-pyscf = pytest.importorskip("pyscf")
-
 #: Water dimer (S66 no. 1) at five of its eight separations, spanning the curve.
 WATER_DIMER = "s66x8/mol00"
 CURVE_POINTS = [0, 2, 4, 6, 7]
@@ -174,7 +172,6 @@ def test_get_level_names_and_versions() -> None:
 def test_gfn2_xtb_matches_tblite_ase_and_finite_differences() -> None:
     """The xTB level returns tblite's energy and forces (Hartree, Hartree/Å), and the forces are
     −∂E/∂r (central differences)."""
-    pytest.importorskip("tblite")
     from tblite.ase import TBLite
 
     from ase_mlpot.datasets.levels import GFN2XTB

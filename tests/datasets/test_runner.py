@@ -19,8 +19,6 @@ import pytest
 from ase_mlpot.datasets.runner import label_geometries
 from ase_mlpot.datasets.store import GeometryEntry, LabelStore, read_jsonl, write_geometries
 
-pytest.importorskip("pyscf")
-
 N_CONF = 10
 REPO = Path(__file__).resolve().parents[2]
 

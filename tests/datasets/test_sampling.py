@@ -152,7 +152,6 @@ def test_interleave_and_round_robin() -> None:
 
 def test_atoms_from_smiles() -> None:
     """ETKDG embedding: hydrogens added, deterministic with a seed; bad SMILES raise."""
-    pytest.importorskip("rdkit")
     from ase_mlpot.datasets.sampling import atoms_from_smiles
 
     first = atoms_from_smiles("CCO", seed=7)[0]
@@ -164,8 +163,6 @@ def test_atoms_from_smiles() -> None:
 
 def test_sample_molecule_with_xtb() -> None:
     """Minimum + normal-mode + MD conformations of water with GFN2-xTB, rounded positions."""
-    pytest.importorskip("rdkit")
-    pytest.importorskip("tblite")
     from ase_mlpot.datasets.sampling import sample_molecule, xtb_calculator
 
     plan = SamplingPlan(n_conformers=1, n_normal_mode=4, n_md=2)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import copy
 import importlib.util
 import json
+import re
 import shutil
 from collections.abc import Callable
 from pathlib import Path
@@ -84,25 +85,28 @@ def _set(key: str, value: Any) -> Callable[[dict[str, Any]], None]:
     return lambda entry: entry.__setitem__(key, value)
 
 
-MUTATIONS: dict[str, Callable[[dict[str, Any]], None]] = {
-    "unknown key": _set("weights_url", "http://example.org"),
-    "missing licence": lambda e: e.pop("license"),
-    "bad element": _set("elements", ["H", "Xx"]),
-    "bad format": _set("format", "pickle"),
-    "short revision": lambda e: e["hub"].__setitem__("revision", "main"),
-    "pinned without hash": lambda e: e["files"][0].__setitem__("sha256", None),
-    "unpinned with hash": lambda e: e["hub"].__setitem__("revision", None),
-    "bad sha256": lambda e: e["files"][0].__setitem__("sha256", "xyz"),
-    "path traversal": lambda e: e["files"].append({"path": "../x.json", "size": 1,
+#: mutation of a valid entry → (the change, what the error must say)
+MUTATIONS: dict[str, tuple[Callable[[dict[str, Any]], None], str]] = {
+    "unknown key": (_set("weights_url", "http://example.org"), "unknown keys"),
+    "missing licence": (lambda e: e.pop("license"), "missing keys"),
+    "bad element": (_set("elements", ["H", "Xx"]), "distinct chemical symbols"),
+    "bad format": (_set("format", "pickle"), "format must be one of"),
+    "short revision": (lambda e: e["hub"].__setitem__("revision", "main"), "40-hex commit"),
+    "pinned without hash": (lambda e: e["files"][0].__setitem__("sha256", None),
+                            "pinned hub entry needs"),
+    "unpinned with hash": (lambda e: e["hub"].__setitem__("revision", None), "unpinned hub entry"),
+    "bad sha256": (lambda e: e["files"][0].__setitem__("sha256", "xyz"), "64 lowercase hex"),
+    "path traversal": (lambda e: e["files"].append({"path": "../x.json", "size": 1,
                                                    "sha256": "0" * 64}),
-    "pickle in artifact": lambda e: e["files"].append({"path": "model.pt", "size": 1,
-                                                       "sha256": "0" * 64}),
-    "no weights": lambda e: e["files"].pop(1),
-    "no source": _set("hub", None),
-    "deprecated without successor": _set("deprecated", True),
-    "bad repo id": lambda e: e["hub"].__setitem__("repo_id", "no-slash"),
-    "reference energies incomplete": _set("reference_energies", {"H": -0.5}),
-    "bad level of theory": _set("level_of_theory", {"method": "DFT"}),
+                       "unsafe or invalid file path"),
+    "pickle in artifact": (lambda e: e["files"].append({"path": "model.pt", "size": 1,
+                                                       "sha256": "0" * 64}), "accept only json"),
+    "no weights": (lambda e: e["files"].pop(1), "need files"),
+    "no source": (_set("hub", None), "needs 'bundled'"),
+    "deprecated without successor": (_set("deprecated", True), "name a successor"),
+    "bad repo id": (lambda e: e["hub"].__setitem__("repo_id", "no-slash"), "invalid repo_id"),
+    "reference energies incomplete": (_set("reference_energies", {"H": -0.5}), "for every element"),
+    "bad level of theory": (_set("level_of_theory", {"method": "DFT"}), "level_of_theory takes"),
 }
 
 
@@ -115,8 +119,9 @@ def test_valid_entry_parses() -> None:
 @pytest.mark.parametrize("mutation", list(MUTATIONS))
 def test_schema_rejects(mutation: str) -> None:
     data = copy.deepcopy(_valid())
-    MUTATIONS[mutation](data)
-    with pytest.raises(RegistryError):
+    change, message = MUTATIONS[mutation]
+    change(data)
+    with pytest.raises(RegistryError, match=re.escape(message)):
         parse_entry("model", data)
 
 

@@ -8,13 +8,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+import torchani
 from ase import Atoms
 
 from ase_mlpot.units import HARTREE_TO_EV, HARTREE_TO_KCAL_PER_MOL
 
 from .conftest import float64_calculator, reaction_energy, water_box
-
-torchani = pytest.importorskip("torchani", reason="torchani is part of the test extra")
 
 WATER = Atoms(
     "OHH",

@@ -13,18 +13,16 @@ from typing import Any
 
 import numpy as np
 import pytest
+import so3krates_torch.modules.models as so3krates_torch_models
 import torch
 from ase import Atoms
 
 from ase_mlpot.calculator import MLPotCalculator
-from ase_mlpot.testing import aspirin, periodic_water_box
-
-so3krates_torch_models = pytest.importorskip("so3krates_torch.modules.models")
-
-from ase_mlpot.models.so3krates.convert import (  # noqa: E402
+from ase_mlpot.models.so3krates.convert import (
     from_so3krates_torch,
     so3krates_torch_inputs,
 )
+from ase_mlpot.testing import aspirin, periodic_water_box
 
 
 def water_box() -> Atoms:

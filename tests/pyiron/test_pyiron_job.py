@@ -31,8 +31,6 @@ from ase_mlpot.io import save_artifact
 from ase_mlpot.models.ani import ANIEnsemble
 from ase_mlpot.testing import tiny_ani_model
 
-pytest.importorskip("pyiron_base")
-
 RELAX = {"optimizer": "BFGS", "fmax": 0.01, "steps": 200}
 MD_STEPS, MD_INTERVAL = 20, 5
 

@@ -103,8 +103,9 @@ def test_training_learns_teacher_and_beats_reference_fit(
     force_rms = np.sqrt(np.mean(np.concatenate([g.forces.numpy().ravel() for g in graphs])**2))
     metrics = evaluate_model(model, dataset)
     # each member sees only its training folds; absolute energies of a random teacher do not
-    # transfer to unseen molecules, but they must not get worse than the linear fit either
-    assert metrics["energy"]["rmse_ev"] < 1.5 * linear_rmse
+    # transfer to unseen molecules (measured: 1.004 × the linear fit's error), but they must not
+    # get worse than the linear fit
+    assert metrics["energy"]["rmse_ev"] < 1.05 * linear_rmse
     assert (metrics["relative_conformer_energy_centred"]["rmse_ev"]
             < np.sqrt(np.mean(spread**2)) / 2)
     assert metrics["forces"]["rmse_ev_per_a"] < force_rms / 2

@@ -33,12 +33,16 @@ class TestTinySo3kratesCommittee(ModelTests):
     SiLU q/k) in a committee of three."""
 
     def make_model(self) -> So3krates:
-        return tiny_so3krates(
+        model = tiny_so3krates(
             seed=3, radial_basis="bernstein", cutoff_function="physnet",
             attention_normalization="avg_num_neighbors", avg_num_neighbors=6.0,
             layer_norm_1=True, layer_norm_2=True, residual_mlp_1=True, residual_mlp_2=True,
             chi_init="neighbors", qk_non_linearity="silu", degrees=(1, 2), ensemble_size=3,
         )
+        with torch.no_grad():  # the layer norms damp the forces to ~0.08 eV/Å: back to ~0.3
+            for member in model.members:
+                member.head.scale.mul_(4.0)
+        return model
 
 
 # --------------------------------------------------------------------------- So3krates specifics
@@ -61,13 +65,15 @@ def test_forces_are_equivariant_e3nn(ensemble_size: int) -> None:
     """e3nn's check: forces (1o) rotate, reflect and are translation invariant with positions."""
     model = tiny_so3krates(seed=5, ensemble_size=ensemble_size).double()
     forces, positions = _forces_function(model, organic_molecule())
+    # e3nn draws its rotations in float32 (~1e-7 relative): the tolerance is relative to |F|,
+    # which is ~0.3 eV/Å here; a broken model errs by ~|F|.
+    scale = float(forces(positions).abs().max())
+    assert scale > 0.1
     errors = assert_equivariant(
         forces, args_in=[positions], irreps_in=["cartesian_points"], irreps_out=["1o"],
-        do_parity=True, do_translation=True, tolerance=1e-7,
+        do_parity=True, do_translation=True, tolerance=2e-6 * scale,
     )
-    assert max(float(e.max()) for e in errors.values()) < 1e-7
-    # e3nn draws its rotations in float32 (~1e-7 relative); a broken model errs by ~|F| > 1e-4.
-    assert float(forces(positions).abs().max()) > 1e-4
+    assert max(float(e.max()) for e in errors.values()) < 2e-6 * scale
 
 
 def test_pairs_match_plain_edges() -> None:
