@@ -198,6 +198,10 @@ class TrainingOptions:
         early_stopping_patience: Epochs without improvement before training stops.
         max_epochs: Upper limit on epochs.
         max_grad_norm: Gradient-norm clip (``None``, or 0 in a recipe: no clipping).
+        ema_decay: Exponential moving average of the weights, θ̄ ← d θ̄ + (1 − d) θ after every
+            optimisation step (as MACE's ``ema_decay``); validation, best-model selection and the
+            returned model use θ̄, which averages out the step-to-step noise of the weights
+            (horizon ≈ 1/(1 − d) steps). 0: no averaging.
         seed: Seed of initialisation and shuffling (member m uses ``seed + m``).
         split_seed: Seed of the assignment of molecules to folds.
         dtype: ``"float32"`` or ``"float64"``.
@@ -219,6 +223,7 @@ class TrainingOptions:
     early_stopping_patience: int = 30
     max_epochs: int = 500
     max_grad_norm: float | None = 10.0
+    ema_decay: float = 0.0
     seed: int = 0
     split_seed: int = 0
     dtype: str = "float32"
@@ -252,6 +257,9 @@ class TrainingOptions:
             raise ValueError("lr_patience and weight_decay must be >= 0")
         if not 0 < self.min_learning_rate <= self.learning_rate:
             raise ValueError("need 0 < min_learning_rate <= learning_rate")
+        if isinstance(self.ema_decay, bool) or not isinstance(self.ema_decay, (int, float)) or (
+                not 0 <= self.ema_decay < 1):
+            raise ValueError(f"ema_decay must lie in [0, 1), got {self.ema_decay!r}")
         if self.max_grad_norm is not None and self.max_grad_norm <= 0:
             raise ValueError("max_grad_norm must be > 0 (leave it out to switch clipping off:"
                              " use max_grad_norm = 0 in a recipe)")

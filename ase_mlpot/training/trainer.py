@@ -388,9 +388,9 @@ def _run_fingerprint(options: TrainingOptions, train_graphs: Sequence[LabelledGr
     continues a finished run), the seed, the starting weights, which parameters train, the
     reference energies, the training and validation conformations, and ``context`` (the
     caller's description of the run, e.g. the recipe)."""
-    # (no weight_decay_groups: the same fingerprint as before the option existed)
+    # (no weight_decay_groups, no ema_decay: the same fingerprint as before the options existed)
     settings = {k: v for k, v in dataclasses.asdict(options).items()
-                if k != "max_epochs" and not (k == "weight_decay_groups" and not v)}
+                if k != "max_epochs" and not (k in ("weight_decay_groups", "ema_decay") and not v)}
     trainable = [name for name, p in model.named_parameters() if p.requires_grad]
     digest = hashlib.sha256(json.dumps(
         [settings, seed, trainable, model.reference_energy_dict(), context],
@@ -405,6 +405,14 @@ def _save_checkpoint(path: Path, state: dict[str, Any]) -> None:
     buffer = io.BytesIO()
     torch.save(state, buffer)
     atomic_write(path, buffer.getvalue())
+
+
+@torch.no_grad()
+def _update_moving_average(averaged: PotentialModel, model: PotentialModel, decay: float) -> None:
+    """θ̄ ← decay · θ̄ + (1 − decay) · θ for every trained parameter (frozen ones are equal)."""
+    for mean, current in zip(averaged.parameters(), model.parameters(), strict=True):
+        if current.requires_grad:
+            mean.lerp_(current, 1.0 - decay)
 
 
 def train_member(
@@ -422,7 +430,8 @@ def train_member(
     """Train one one-member model in place and return it with its best-validation weights.
 
     The starting model is validated first and competes for "best" (a fine-tuning run that only
-    degrades returns the refitted base unchanged).
+    degrades returns the refitted base unchanged). With ``options.ema_decay > 0`` the validated
+    (and returned) weights are the moving average θ̄ of the optimised ones.
 
     Args:
         model: One-member model on the training device and dtype; parameters with
@@ -460,6 +469,9 @@ def train_member(
         optimizer, mode="min", factor=options.lr_factor, patience=options.lr_patience,
         threshold=0.0)
     generator = torch.Generator().manual_seed(seed)
+    # the weights that are validated: the optimised ones, or their moving average
+    averaged = copy.deepcopy(model) if options.ema_decay > 0 else None
+    validated = averaged if averaged is not None else model
     checkpoint = workdir / CHECKPOINT_FILE if workdir is not None else None
     fingerprint = _run_fingerprint(options, train_graphs, valid_graphs, seed, model, context)
     if checkpoint is not None and checkpoint.is_file():
@@ -469,6 +481,8 @@ def train_member(
                 f"{checkpoint} was written by a run with other options or data; delete it (or"
                 " choose another work folder) to start afresh")
         model.load_state_dict(saved["model"])
+        if averaged is not None:
+            averaged.load_state_dict(saved["averaged"])
         optimizer.load_state_dict(saved["optimizer"])
         scheduler.load_state_dict(saved["scheduler"])
         generator.set_state(saved["generator"])
@@ -503,17 +517,20 @@ def train_member(
             if options.max_grad_norm is not None:
                 torch.nn.utils.clip_grad_norm_(trainable, options.max_grad_norm)
             optimizer.step()
+            if averaged is not None:
+                _update_moving_average(averaged, model, options.ema_decay)
             total += float(loss.detach()) * len(targets.energy)
             seen += len(targets.energy)
-        model.eval()
-        valid = _evaluate(model, valid_graphs, options, with_forces)
+        validated.eval()
+        valid = _evaluate(validated, valid_graphs, options, with_forces)
         scheduler.step(valid["loss"])
         state["epoch"] += 1
         learning_rate = optimizer.param_groups[0]["lr"]
         if valid["loss"] < state["best_loss"]:
             state.update(best_loss=valid["loss"], best_epoch=state["epoch"], bad_epochs=0,
                          best_metrics=valid,
-                         best_model={k: v.detach().clone() for k, v in model.state_dict().items()})
+                         best_model={k: v.detach().clone()
+                                     for k, v in validated.state_dict().items()})
         else:
             state["bad_epochs"] += 1
         if state["bad_epochs"] >= options.early_stopping_patience:
@@ -526,7 +543,9 @@ def train_member(
             "seconds": time.perf_counter() - started})
         if checkpoint is not None:
             _save_checkpoint(checkpoint, {
-                "model": model.state_dict(), "optimizer": optimizer.state_dict(),
+                "model": model.state_dict(),
+                **({"averaged": averaged.state_dict()} if averaged is not None else {}),
+                "optimizer": optimizer.state_dict(),
                 "scheduler": scheduler.state_dict(), "generator": generator.get_state(),
                 "state": state, "fingerprint": fingerprint})
             atomic_write(checkpoint.parent / METRICS_FILE, "".join(

@@ -152,6 +152,44 @@ def test_interrupted_training_resumes_to_identical_weights(teacher_files: dict[s
         train(parse_recipe(changed), workdir=tmp_path / "resumed")
 
 
+def test_moving_average_of_the_weights(teacher_files: dict[str, Path], tmp_path: Path) -> None:
+    """With ``ema_decay`` d, the validated weights are θ̄ ← d θ̄ + (1 − d) θ after every step
+    (one step per epoch here), the returned model is the best θ̄, and resuming is exact."""
+    from ase_mlpot.datasets import read_dataset
+    from ase_mlpot.training import TrainingOptions, train_member
+
+    graphs, _ = prepare_graphs(read_dataset(teacher_files["dft"]), tiny_ani_model(ensemble_size=1))
+    train_graphs, valid_graphs = graphs[::2], graphs[1::2]
+
+    def run(epochs: int, folder: str) -> tuple[dict[str, torch.Tensor], dict[str, object]]:
+        options = TrainingOptions(ensemble_size=1, max_epochs=epochs, force_weight=0.1,
+                                  batch_size=len(train_graphs), ema_decay=0.5, dtype="float64")
+        model = tiny_ani_model(ensemble_size=1).double()
+        trained, _ = train_member(model, train_graphs, valid_graphs, options, seed=0,
+                                  workdir=tmp_path / folder)
+        saved = torch.load(tmp_path / folder / "checkpoint.pt", weights_only=True)
+        return trained.state_dict(), saved
+
+    start = tiny_ani_model(ensemble_size=1).double().state_dict()
+    _, one = run(1, "resumed")
+    trained, two = run(2, "straight")
+    resumed, _ = run(2, "resumed")  # continues the one-epoch run
+    trainable = [k for k in start if k.startswith("networks.")]
+    assert trainable
+    for key in trainable:
+        torch.testing.assert_close(one["averaged"][key], 0.5 * start[key] + 0.5 * one["model"][key])
+        torch.testing.assert_close(two["averaged"][key],
+                                   0.5 * one["averaged"][key] + 0.5 * two["model"][key])
+        assert not torch.equal(two["averaged"][key], two["model"][key])
+    best = {0: start, 1: one["averaged"], 2: two["averaged"]}[two["state"]["best_epoch"]]
+    for key, value in trained.items():
+        assert torch.equal(value, two["state"]["best_model"][key]), key
+        torch.testing.assert_close(value, best[key])
+        assert torch.equal(value, resumed[key]), key
+    with pytest.raises(ValueError, match="ema_decay"):
+        TrainingOptions(ema_decay=1.0)
+
+
 def test_finetuning_keeps_frozen_layers_bit_identical(teacher_files: dict[str, Path]) -> None:
     """Transfer learning from the 'DFT' teacher itself to the 'CC' labels (same layers 1 and 3,
     layer 2 halved, other reference energies): training layer 2 and the output layer can
