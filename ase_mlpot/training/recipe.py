@@ -199,9 +199,11 @@ class TrainingOptions:
         max_epochs: Upper limit on epochs.
         max_grad_norm: Gradient-norm clip (``None``, or 0 in a recipe: no clipping).
         ema_decay: Exponential moving average of the weights, θ̄ ← d θ̄ + (1 − d) θ after every
-            optimisation step (as MACE's ``ema_decay``); validation, best-model selection and the
-            returned model use θ̄, which averages out the step-to-step noise of the weights
-            (horizon ≈ 1/(1 − d) steps). 0: no averaging.
+            optimisation step, with a fixed d (no warm-up); validation, best-model selection and
+            the returned model use θ̄, which averages out the step-to-step noise of the weights
+            (horizon ≈ 1/(1 − d) steps). θ̄ starts at the starting weights and lags θ by about
+            that horizon: in fine-tuning it stays near the pretrained model early on; from
+            scratch, choose d with a horizon of an epoch or two. 0: no averaging.
         seed: Seed of initialisation and shuffling (member m uses ``seed + m``).
         split_seed: Seed of the assignment of molecules to folds.
         dtype: ``"float32"`` or ``"float64"``.

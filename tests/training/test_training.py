@@ -104,7 +104,7 @@ def test_training_learns_teacher_and_beats_reference_fit(
     metrics = evaluate_model(model, dataset)
     # each member sees only its training folds; absolute energies of a random teacher do not
     # transfer to unseen molecules (measured: 1.004 × the linear fit's error), but they must not
-    # get worse than the linear fit
+    # get more than 5 % worse than the linear fit
     assert metrics["energy"]["rmse_ev"] < 1.05 * linear_rmse
     assert (metrics["relative_conformer_energy_centred"]["rmse_ev"]
             < np.sqrt(np.mean(spread**2)) / 2)
@@ -154,7 +154,7 @@ def test_interrupted_training_resumes_to_identical_weights(teacher_files: dict[s
 
 def test_moving_average_of_the_weights(teacher_files: dict[str, Path], tmp_path: Path) -> None:
     """With ``ema_decay`` d, the validated weights are θ̄ ← d θ̄ + (1 − d) θ after every step
-    (one step per epoch here), the returned model is the best θ̄, and resuming is exact."""
+    (one step per epoch here), the returned model is the best θ̄, and resuming restores θ̄."""
     from ase_mlpot.datasets import read_dataset
     from ase_mlpot.training import TrainingOptions, train_member
 
@@ -163,7 +163,7 @@ def test_moving_average_of_the_weights(teacher_files: dict[str, Path], tmp_path:
 
     def run(epochs: int, folder: str) -> tuple[dict[str, torch.Tensor], dict[str, object]]:
         options = TrainingOptions(ensemble_size=1, max_epochs=epochs, force_weight=0.1,
-                                  batch_size=len(train_graphs), ema_decay=0.5, dtype="float64")
+                                  batch_size=len(train_graphs), ema_decay=0.75, dtype="float64")
         model = tiny_ani_model(ensemble_size=1).double()
         trained, _ = train_member(model, train_graphs, valid_graphs, options, seed=0,
                                   workdir=tmp_path / folder)
@@ -173,14 +173,17 @@ def test_moving_average_of_the_weights(teacher_files: dict[str, Path], tmp_path:
     start = tiny_ani_model(ensemble_size=1).double().state_dict()
     _, one = run(1, "resumed")
     trained, two = run(2, "straight")
-    resumed, _ = run(2, "resumed")  # continues the one-epoch run
+    resumed, again = run(2, "resumed")  # continues the one-epoch run
+    assert again["state"]["history"][1] == one["state"]["history"][1]  # epoch 1 was not rerun
     trainable = [k for k in start if k.startswith("networks.")]
     assert trainable
     for key in trainable:
-        torch.testing.assert_close(one["averaged"][key], 0.5 * start[key] + 0.5 * one["model"][key])
+        torch.testing.assert_close(one["averaged"][key],
+                                   0.75 * start[key] + 0.25 * one["model"][key])
         torch.testing.assert_close(two["averaged"][key],
-                                   0.5 * one["averaged"][key] + 0.5 * two["model"][key])
+                                   0.75 * one["averaged"][key] + 0.25 * two["model"][key])
         assert not torch.equal(two["averaged"][key], two["model"][key])
+        assert torch.equal(again["averaged"][key], two["averaged"][key]), key  # θ̄ was restored
     best = {0: start, 1: one["averaged"], 2: two["averaged"]}[two["state"]["best_epoch"]]
     for key, value in trained.items():
         assert torch.equal(value, two["state"]["best_model"][key]), key
