@@ -244,7 +244,7 @@ class TrainingOptions:
             if not isinstance(getattr(self, name), int) or isinstance(getattr(self, name), bool):
                 raise ValueError(f"{name} must be an integer, got {getattr(self, name)!r}")
         for name in ("valid_fraction", "energy_weight", "force_weight", "learning_rate",
-                     "weight_decay", "lr_factor", "min_learning_rate"):
+                     "weight_decay", "lr_factor", "min_learning_rate", "ema_decay"):
             if not isinstance(getattr(self, name), (int, float)):
                 raise ValueError(f"{name} must be a number, got {getattr(self, name)!r}")
         if self.always_train_max_heavy_atoms is not None and (
@@ -259,8 +259,7 @@ class TrainingOptions:
             raise ValueError("lr_patience and weight_decay must be >= 0")
         if not 0 < self.min_learning_rate <= self.learning_rate:
             raise ValueError("need 0 < min_learning_rate <= learning_rate")
-        if isinstance(self.ema_decay, bool) or not isinstance(self.ema_decay, (int, float)) or (
-                not 0 <= self.ema_decay < 1):
+        if isinstance(self.ema_decay, bool) or not 0 <= self.ema_decay < 1:
             raise ValueError(f"ema_decay must lie in [0, 1), got {self.ema_decay!r}")
         if self.max_grad_norm is not None and self.max_grad_norm <= 0:
             raise ValueError("max_grad_norm must be > 0 (leave it out to switch clipping off:"
