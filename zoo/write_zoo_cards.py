@@ -147,8 +147,12 @@ def body(name: str, training: dict[str, Any], results: dict[str, Any] | None) ->
              f" {len(training['members'])} folds by molecule"]
     if training.get("parent"):
         frozen = ", ".join(f"`{p}`" for p in training["frozen_parameters"]) or "nothing"
+        starts = [member.get("parent_member", index)
+                  for index, member in enumerate(training["members"])]
+        start = ("member k from member k" if starts == list(range(len(starts)))
+                 else "members " + ", ".join(f"{k} ← {s}" for k, s in enumerate(starts)))
         lines.append(f"- fine-tuned from `{training['parent']['name']}` (weights sha256"
-                     f" `{training['parent']['weights_sha256'][:16]}…`), member k from member k;"
+                     f" `{training['parent']['weights_sha256'][:16]}…`), {start};"
                      f" frozen (bit-identical to the parent): {frozen}")
     for index, member in enumerate(training["members"]):
         best = member["best"]

@@ -757,6 +757,8 @@ def train(
             progress=progress, label=f"{recipe.name} member {m}", context=context)
         report["train_molecules"] = len(train_molecules)
         report["valid_molecules"] = len(valid_molecules)
+        if base_model is not None:
+            report["parent_member"] = m % base_model.ensemble_size
         members.append(member)
         reports.append(report)
         if on_member is not None:

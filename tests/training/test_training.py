@@ -219,6 +219,8 @@ def test_finetuning_keeps_frozen_layers_bit_identical(teacher_files: dict[str, P
     assert result.summary["conformations"] == 16 * 6 and result.summary["molecules"] == 16
     assert result.summary["force_labelled"] == 0
     assert result.summary["parent"]["name"] == "teacher"
+    # both members start from the base's only member, and the record says so
+    assert [m["parent_member"] for m in result.summary["members"]] == [0, 0]
     for key, value in base.state_dict().items():  # the caller's base model is not modified
         assert torch.equal(value, base_state[key]), key
     from ase_mlpot.datasets import read_dataset
