@@ -155,8 +155,25 @@ def first_conformations(geometries: Path, per_molecule: int, labelled_in: Path |
     return out
 
 
+def labelled_conformations(store: Path, molecules: frozenset[str],
+                           per_molecule: int) -> list[GeometryEntry]:
+    """The first ``per_molecule`` conformations labelled in ``store`` with status ok (store
+    order) of each named molecule, whatever its size or geometry file, rebuilt from the label
+    records (same geometry hashes)."""
+    counts: dict[str, int] = {}
+    out = []
+    for record in LabelStore(store).latest().values():
+        name = record["molecule"]
+        if name not in molecules or record["status"] != "ok" or counts.get(name, 0) >= per_molecule:
+            continue
+        counts[name] = counts.get(name, 0) + 1
+        out.append(GeometryEntry.from_json(record))
+    return out
+
+
 def label(which: str, workers: int, limit: int | None, per_molecule: int, retry: bool,
-          start: int = 0, pool: str = "main", max_heavy: int | None = None) -> None:
+          start: int = 0, pool: str = "main", max_heavy: int | None = None,
+          molecules: frozenset[str] | None = None) -> None:
     """Label (or resume labelling) the corpus at one level, beginning at queue position ``start``
     (the queue is rotated, so nothing is skipped; use it to let a second machine work on a
     different part of the queue). ``pool="extra"`` labels the extra molecules (the first
@@ -165,10 +182,16 @@ def label(which: str, workers: int, limit: int | None, per_molecule: int, retry:
     chemistry the DFT stage sees. For the curated pool, ``max_heavy`` keeps only molecules with
     at most that many heavy atoms in the queue (same order), e.g. to label every conformation
     of the smallest molecules: their isolated functional groups (water's O–H bonds and H–O–H
-    angle) occur in no other molecule."""
+    angle) occur in no other molecule. ``molecules`` restricts the queue to those molecules; at
+    CC level it takes the first ``per_molecule`` DFT-labelled conformations of each named
+    molecule whatever its size or geometry file: the CC functional-group coverage set, e.g. the
+    smallest ester, carboxylic acid and 1,2-dicarbonyls of the training pool, whose only members
+    with at most 4 heavy atoms are held-out test molecules."""
     level, store = STORES[which]
     geometries = EXTRA_GEOMETRIES if pool == "extra" else GEOMETRIES
-    if which == "cc":
+    if which == "cc" and molecules is not None:
+        entries = labelled_conformations(STORES["dft"][1], molecules, per_molecule)
+    elif which == "cc":
         entries = first_conformations(geometries, per_molecule, STORES["dft"][1])
     elif pool == "extra":
         entries = first_conformations(
@@ -177,6 +200,8 @@ def label(which: str, workers: int, limit: int | None, per_molecule: int, retry:
         entries = read_geometries(GEOMETRIES)
         if which == "xtb" and EXTRA_GEOMETRIES.exists():
             entries += read_geometries(EXTRA_GEOMETRIES)
+    if molecules is not None:
+        entries = [e for e in entries if e.molecule in molecules]
     if max_heavy is not None:
         entries = [e for e in entries if int((e.numbers > 1).sum()) <= max_heavy]
     entries = entries[start:] + entries[:start]
@@ -209,6 +234,9 @@ def parse_arguments(argv: list[str] | None = None) -> argparse.Namespace:
                         " --max-heavy for DFT)")
     parser.add_argument("--max-heavy", type=int, default=None,
                         help="only molecules with at most this many heavy atoms")
+    parser.add_argument("--molecules", type=lambda text: frozenset(text.split(",")),
+                        default=None, help="only these molecules (comma-separated names); at CC"
+                        " level of any size")
     parser.add_argument("--retry-failed", action="store_true")
     parser.add_argument("--start", type=int, default=0,
                         help="begin at this queue position (rotates the queue)")
@@ -231,7 +259,7 @@ def main(argv: list[str] | None = None) -> None:
         merge(args.level, args.stores)
     if args.step in ("label", "all"):
         label(args.level, args.workers, args.limit, args.per_molecule, args.retry_failed,
-              args.start, args.pool, args.max_heavy)
+              args.start, args.pool, args.max_heavy, args.molecules)
 
 
 if __name__ == "__main__":

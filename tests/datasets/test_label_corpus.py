@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from types import ModuleType
 
@@ -51,3 +52,21 @@ def test_merge_takes_options_before_the_stores(label_corpus: ModuleType) -> None
     assert (args.step, args.level, args.stores) == ("merge", "dft",
                                                     [Path("a.jsonl"), Path("b.jsonl")])
     assert label_corpus.parse_arguments(["merge", "a.jsonl", "--level", "cc"]).level == "cc"
+
+
+def test_cc_coverage_queue_takes_named_dft_labelled_molecules_of_any_size(
+        label_corpus: ModuleType, tmp_path: Path) -> None:
+    entries = [_chain(heavy, 0.01 * round_) for round_ in range(3) for heavy in (3, 5, 7)]
+    store = tmp_path / "dft.jsonl"
+    with store.open("w") as handle:
+        for index, entry in enumerate(entries):
+            failed = entry.molecule == "chain-5" and index < 3  # its first conformation failed
+            record = {**entry.to_json(), "key": f"k{index}", "level": "dft", "level_version": 1,
+                      "status": "failed" if failed else "ok"}
+            handle.write(json.dumps(record) + "\n")
+    queue = label_corpus.labelled_conformations(store, frozenset({"chain-5", "chain-7"}), 2)
+    assert [e.molecule for e in queue] == ["chain-7", "chain-5", "chain-7", "chain-5"]
+    expected = [entries[2], entries[4], entries[5], entries[7]]  # chain-5 from round 1 on
+    assert [e.geometry_hash for e in queue] == [e.geometry_hash for e in expected]
+    args = label_corpus.parse_arguments(["label", "--level", "cc", "--molecules", "a,b"])
+    assert args.molecules == frozenset({"a", "b"})
