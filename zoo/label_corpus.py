@@ -159,16 +159,17 @@ def labelled_conformations(store: Path, molecules: frozenset[str],
                            per_molecule: int) -> list[GeometryEntry]:
     """The first ``per_molecule`` conformations labelled in ``store`` with status ok (store
     order) of each named molecule, whatever its size or geometry file, rebuilt from the label
-    records (same geometry hashes)."""
-    counts: dict[str, int] = {}
-    out = []
+    records (same geometry hashes), round-robin over the molecules (in order of first
+    appearance) so that every prefix of the queue covers every molecule."""
+    by_molecule: dict[str, list[GeometryEntry]] = {}
     for record in LabelStore(store).latest().values():
         name = record["molecule"]
-        if name not in molecules or record["status"] != "ok" or counts.get(name, 0) >= per_molecule:
+        if name not in molecules or record["status"] != "ok":
             continue
-        counts[name] = counts.get(name, 0) + 1
-        out.append(GeometryEntry.from_json(record))
-    return out
+        entries = by_molecule.setdefault(name, [])
+        if len(entries) < per_molecule:
+            entries.append(GeometryEntry.from_json(record))
+    return round_robin(list(by_molecule.values()))
 
 
 def label(which: str, workers: int, limit: int | None, per_molecule: int, retry: bool,

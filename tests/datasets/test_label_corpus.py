@@ -64,9 +64,13 @@ def test_cc_coverage_queue_takes_named_dft_labelled_molecules_of_any_size(
             record = {**entry.to_json(), "key": f"k{index}", "level": "dft", "level_version": 1,
                       "status": "failed" if failed else "ok"}
             handle.write(json.dumps(record) + "\n")
-    queue = label_corpus.labelled_conformations(store, frozenset({"chain-5", "chain-7"}), 2)
-    assert [e.molecule for e in queue] == ["chain-7", "chain-5", "chain-7", "chain-5"]
-    expected = [entries[2], entries[4], entries[5], entries[7]]  # chain-5 from round 1 on
+    with store.open("a") as handle:  # one more chain-7 at the end: the queue stays round-robin
+        extra = _chain(7, 0.5)
+        handle.write(json.dumps({**extra.to_json(), "key": "late", "level": "dft",
+                                 "level_version": 1, "status": "ok"}) + "\n")
+    queue = label_corpus.labelled_conformations(store, frozenset({"chain-5", "chain-7"}), 3)
+    assert [e.molecule for e in queue] == ["chain-7", "chain-5"] * 2 + ["chain-7"]
+    expected = [entries[2], entries[4], entries[5], entries[7], entries[8]]  # chain-5: round 1 on
     assert [e.geometry_hash for e in queue] == [e.geometry_hash for e in expected]
     args = label_corpus.parse_arguments(["label", "--level", "cc", "--molecules", "a,b"])
     assert args.molecules == frozenset({"a", "b"})
