@@ -1,6 +1,6 @@
 """Reproduce the zoo's own models from the committed corpus, stage by stage (resumable).
 
-    GFN2-xTB labels of every geometry  →  xtb-pretrain   (zoo/work, not shipped)
+    GFN2-xTB labels of every geometry  →  xtb-pretrain   (zoo/work; a copy in zoo/stages)
     wB97X/6-31G* labels                →  dft-general    (ase_mlpot/weights, bundled)
     CCSD(T)/CBS composite labels       →  ccx-general    (fine-tuned from dft-general, bundled)
                                           cc-only        (control: CC labels alone, zoo/work)
@@ -10,6 +10,10 @@
 
 Each stage runs ``mlpot-zoo train`` on its recipe in ``zoo/recipes`` with a kept work folder under
 ``zoo/work/<name>-work``: rerunning after an interruption resumes every member where it stopped.
+``--jobs N`` trains N members at once (one single-threaded process each). The xTB stage takes
+hours on one core and ``zoo/work`` is not committed, so a trained xTB stage is also copied to
+``zoo/stages/<name>`` (committed); a later ``--from dft-general`` on a fresh checkout starts from
+that copy.
 Usage (repository root)::
 
     python zoo/train_zoo.py                  # the ANI family, every stage
@@ -29,6 +33,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 ZOO = ROOT / "zoo"
 WORK = ZOO / "work"
+#: Committed copies of the xTB stages (the start of every later stage).
+STAGES = ZOO / "stages"
 WEIGHTS = ROOT / "ase_mlpot" / "weights"
 #: (recipe name, output folder) per stage and family; the bundled models go to WEIGHTS.
 FAMILIES = {
@@ -50,6 +56,23 @@ def run(*command: str | Path) -> None:
     subprocess.run([str(c) for c in command], cwd=ROOT, check=True)
 
 
+def keep_xtb_stage(output: Path) -> None:
+    """Copy a freshly trained xTB stage to ``zoo/stages`` (replacing the old copy)."""
+    copy = STAGES / output.name
+    shutil.rmtree(copy, ignore_errors=True)
+    shutil.copytree(output, copy)
+    logger.info("copied %s to %s", output, copy)
+
+
+def restore_xtb_stage(output: Path) -> None:
+    """Put the committed xTB stage where the DFT recipe expects it, unless one is there."""
+    copy = STAGES / output.name
+    if (output / "config.json").is_file() or not (copy / "config.json").is_file():
+        return
+    shutil.copytree(copy, output, dirs_exist_ok=True)
+    logger.info("restored %s from %s", output, copy)
+
+
 def main(argv: list[str] | None = None) -> int:
     """Command-line entry point."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -59,17 +82,23 @@ def main(argv: list[str] | None = None) -> int:
                         help="first stage to (re)train")
     parser.add_argument("--shared", type=Path, default=ROOT.parent / "shared" / "data",
                         help="benchmark data for zoo/evaluate_zoo.py")
+    parser.add_argument("--jobs", type=int, default=1, help="members trained at once")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     python = sys.executable
     stages = FAMILIES[args.family]
     first = [name for name, _ in stages].index(
         args.start if args.family == "ani" else f"so3krates-{args.start}")
-    if not (ZOO / "data" / "labels-gfn2-xtb.jsonl").is_file() or first == 0:
+    if first == 0:  # the xTB labels feed only the xTB stage (the extra geometries: sample-extra)
+        run(python, ZOO / "label_corpus.py", "sample-extra")
         run(python, ZOO / "label_corpus.py", "label", "--level", "xtb")
-    for name, output in stages[first:]:
+    else:
+        restore_xtb_stage(stages[0][1])
+    for index, (name, output) in enumerate(stages[first:], start=first):
         run(Path(python).parent / "mlpot-zoo", "train", ZOO / "recipes" / f"{name}.toml", "-o",
-            output, "--workdir", WORK / f"{name}-work", "--force", "-q")
+            output, "--workdir", WORK / f"{name}-work", "--force", "-q", "--jobs", str(args.jobs))
+        if index == 0:
+            keep_xtb_stage(output)
     # a new model invalidates its old work folders' checkpoints for the next run
     for name, _ in stages[first:]:
         shutil.rmtree(WORK / f"{name}-work", ignore_errors=True)

@@ -75,7 +75,8 @@ def _work_folder(output: Path, workdir: Path | None) -> Path:
 
 
 def _run(recipe: TrainingRecipe, output: Path, workdir: Path | None, force: bool, quiet: bool,
-         as_json: bool, base: tuple[PotentialModel, dict[str, Any]] | None = None) -> None:
+         as_json: bool, jobs: int = 1,
+         base: tuple[PotentialModel, dict[str, Any]] | None = None) -> None:
     """Train, write the artifact, clean up the default work folder, report."""
     from ase_mlpot.training import train
 
@@ -84,7 +85,7 @@ def _run(recipe: TrainingRecipe, output: Path, workdir: Path | None, force: bool
     work = _work_folder(output, workdir)
     result = train(recipe, workdir=work, progress=not quiet and sys.stderr.isatty(),
                    base_model=None if base is None else base[0],
-                   base_provenance=None if base is None else base[1])
+                   base_provenance=None if base is None else base[1], jobs=jobs)
     write_trained_model(result, output, name=recipe.name, description=recipe.description,
                         version=recipe.version,
                         overwrite=force)
@@ -107,6 +108,9 @@ _common = [
     click.option("--workdir", type=click.Path(path_type=Path), default=None,
                  help="Checkpoints and metrics (kept; rerun to resume). Default: a hidden"
                       " folder beside OUTPUT, removed after success."),
+    click.option("-j", "--jobs", type=click.IntRange(min=1), default=1,
+                 help="Train up to this many members at once, in separate processes sharing"
+                      " the work folder (same result; set OMP_NUM_THREADS, e.g. to 1)."),
     click.option("--max-epochs", type=int, default=None, help="Override the recipe."),
     click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default=None,
                  help="Override the recipe."),
@@ -137,13 +141,14 @@ _recipe_errors = command_errors(FileNotFoundError, ValueError)
                 type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @_with_common
 @_recipe_errors
-def train_command(recipe_path: Path, output: Path, workdir: Path | None, max_epochs: int | None,
-                  device: str | None, force: bool, quiet: bool, as_json: bool) -> None:
+def train_command(recipe_path: Path, output: Path, workdir: Path | None, jobs: int,
+                  max_epochs: int | None, device: str | None, force: bool, quiet: bool,
+                  as_json: bool) -> None:
     """Train (or, for a recipe with [finetune], transfer-learn) the model RECIPE describes."""
     from ase_mlpot.training import load_recipe
 
     recipe = _override(load_recipe(recipe_path), max_epochs, device)
-    _run(recipe, output, workdir, force, quiet, as_json)
+    _run(recipe, output, workdir, force, quiet, as_json, jobs)
 
 
 @click.command("finetune")
@@ -169,8 +174,8 @@ def finetune_command(base: str, data: tuple[Path, ...], freeze: tuple[str, ...],
                      no_freeze: bool, recipe_path: Path | None, name: str | None,
                      test_molecules: Path | None, ensemble_size: int | None,
                      force_weight: float | None, output: Path, workdir: Path | None,
-                     max_epochs: int | None, device: str | None, force: bool, quiet: bool,
-                     as_json: bool) -> None:
+                     jobs: int, max_epochs: int | None, device: str | None, force: bool,
+                     quiet: bool, as_json: bool) -> None:
     """Transfer-learn BASE (zoo name or folder) to the labels in DATA with frozen layers."""
     from ase_mlpot.api import load_artifact_by_name
     from ase_mlpot.training import DataSpec, FinetuneSpec, TrainingRecipe, load_recipe
@@ -201,7 +206,7 @@ def finetune_command(base: str, data: tuple[Path, ...], freeze: tuple[str, ...],
     recipe = recipe.with_training(ensemble_size=ensemble_size or artifact.model.ensemble_size,
                                   force_weight=force_weight)
     recipe = _override(recipe, max_epochs, device)
-    _run(recipe, output, workdir, force, quiet, as_json,
+    _run(recipe, output, workdir, force, quiet, as_json, jobs,
          base=(artifact.model, provenance))
 
 

@@ -17,21 +17,30 @@ bit-identical. Each member uses AdamW, a learning-rate drop on a validation plat
 stopping, and keeps its best-validation weights. After every epoch the member's state
 (weights, optimiser, scheduler, RNG, history) is checkpointed atomically, so an interrupted run
 resumes where it stopped and ends with the same model as an uninterrupted one.
+
+Members are independent, so several processes can share one work folder: each claims a member
+with an exclusive ``flock`` on ``member-{m}.lock``, trains the members nobody else holds, then
+waits for the others and resumes their finished checkpoints. Every process ends with the same
+ensemble as a single sequential run (``train(..., jobs=N)`` starts N − 1 such helpers).
 """
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import dataclasses
+import fcntl
 import fnmatch
 import hashlib
 import io
 import json
 import logging
 import math
+import multiprocessing
+import os
 import sys
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -68,6 +77,8 @@ logger = logging.getLogger(__name__)
 
 CHECKPOINT_FILE = "checkpoint.pt"
 METRICS_FILE = "metrics.jsonl"
+#: Lock file of member m in a work folder (held while a process trains or resumes it).
+MEMBER_LOCK_FILE = "member-{}.lock"
 
 
 @dataclasses.dataclass
@@ -643,6 +654,46 @@ def _scratch_member(recipe: TrainingRecipe, seed: int) -> PotentialModel:
     return model
 
 
+@contextlib.contextmanager
+def claim_member(workdir: Path | None, member: int, *, wait: bool) -> Iterator[bool]:
+    """Hold the exclusive claim on one member of a shared work folder.
+
+    Args:
+        workdir: The run's work folder (``None``: nothing is shared, the claim always succeeds).
+        member: Member index.
+        wait: Block until the claim is free; otherwise give up at once if another process
+            holds it.
+
+    Yields:
+        Whether this process holds the claim. It is released on exit, and by the operating
+        system if the process dies.
+    """
+    if workdir is None:
+        yield True
+        return
+    workdir.mkdir(parents=True, exist_ok=True)
+    fd = os.open(workdir / MEMBER_LOCK_FILE.format(member), os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | (0 if wait else fcntl.LOCK_NB))
+        except BlockingIOError:
+            yield False
+            return
+        try:
+            yield True
+        finally:
+            fcntl.flock(fd, fcntl.LOCK_UN)
+    finally:
+        os.close(fd)
+
+
+def _helper_process(recipe: TrainingRecipe, workdir: Path, base_model: PotentialModel | None,
+                    base_provenance: dict[str, Any] | None) -> None:
+    """Entry point of a helper of :func:`train` (a spawned process): the same run, sharing
+    ``workdir``; its ensemble is discarded (the parent assembles its own)."""
+    train(recipe, workdir=workdir, base_model=base_model, base_provenance=base_provenance)
+
+
 def train(
     recipe: TrainingRecipe,
     *,
@@ -651,6 +702,7 @@ def train(
     base_model: PotentialModel | None = None,
     base_provenance: dict[str, Any] | None = None,
     on_member: Callable[[int, dict[str, Any]], None] | None = None,
+    jobs: int = 1,
 ) -> TrainingResult:
     """Train (``[model]``) or fine-tune (``[finetune]``) the ensemble a recipe describes.
 
@@ -663,10 +715,18 @@ def train(
             ``recipe.finetune.base`` as zoo name or folder); it is not modified.
         base_provenance: Name and weight hash of ``base_model`` for the summary.
         on_member: Called with (member index, report) after each member finishes.
+        jobs: Members trained at once: ``jobs − 1`` helper processes (spawned, torch's default
+            thread settings; set ``OMP_NUM_THREADS`` for them) share ``workdir`` with this one
+            (see the module docstring). The result does not depend on it.
 
     Returns:
         The ensemble and a summary for the model card.
+
+    Raises:
+        RecipeError: As :func:`train_member`, or ``jobs > 1`` without a work folder.
     """
+    if jobs > 1 and workdir is None:
+        raise RecipeError("training members in parallel (jobs > 1) needs a work folder")
     options = recipe.training
     dtype, device = _resolve_dtype_device(options)
     held_out: list[str] = []
@@ -733,9 +793,12 @@ def train(
     context = json.dumps({"model": recipe.model, "finetune": recipe.finetune,
                           "parent": (base_info or {}).get("weights_sha256")},
                          sort_keys=True, default=str)
-    members, reports = [], []
     frozen: list[str] = []
-    for m, (train_molecules, valid_molecules) in enumerate(folds):
+
+    def train_fold(m: int) -> tuple[PotentialModel, dict[str, Any]]:
+        """Member m: built from the base or afresh, trained (or resumed) on fold m."""
+        nonlocal frozen
+        train_molecules, valid_molecules = folds[m]
         if base_model is not None:
             assert recipe.finetune is not None
             model = base_model.member(m % base_model.ensemble_size)
@@ -759,10 +822,34 @@ def train(
         report["valid_molecules"] = len(valid_molecules)
         if base_model is not None:
             report["parent_member"] = m % base_model.ensemble_size
-        members.append(member)
-        reports.append(report)
-        if on_member is not None:
-            on_member(m, report)
+        return member, report
+
+    context_spawn = multiprocessing.get_context("spawn")
+    helpers = [context_spawn.Process(target=_helper_process,
+                                     args=(recipe, workdir, base_model, base_provenance))
+               for _ in range(jobs - 1)]
+    for helper in helpers:
+        helper.start()
+    trained: dict[int, tuple[PotentialModel, dict[str, Any]]] = {}
+    try:
+        # first the members nobody else holds, then the others once their holders let go
+        for wait in (False, True):
+            for m in range(len(folds)):
+                if m in trained:
+                    continue
+                with claim_member(workdir, m, wait=wait) as claimed:
+                    if claimed:
+                        trained[m] = train_fold(m)
+                if m in trained and on_member is not None:
+                    on_member(m, trained[m][1])
+    finally:
+        for helper in helpers:
+            helper.join()
+            if helper.exitcode != 0:  # its members were finished (or resumed) by this process
+                logger.warning("training helper process %s exited with code %s", helper.pid,
+                               helper.exitcode)
+    members = [trained[m][0] for m in range(len(folds))]
+    reports = [trained[m][1] for m in range(len(folds))]
     ensemble = type(members[0]).from_members(members, reference_energies=reference)
     summary = {
         "recipe": recipe.to_dict(),

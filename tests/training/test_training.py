@@ -8,6 +8,7 @@ interrupted run must resume to the same weights.
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import dataclasses
 import json
@@ -36,6 +37,7 @@ from ase_mlpot.training import (
     train,
 )
 from ase_mlpot.training.data import prepare_graphs
+from ase_mlpot.training.trainer import claim_member
 
 TINY_ANI = {"hidden_layers": {s: [16, 8, 8] for s in "HCNO"}}
 
@@ -150,6 +152,43 @@ def test_interrupted_training_resumes_to_identical_weights(teacher_files: dict[s
     changed = _recipe(teacher_files["dft"], ensemble_size=1, max_epochs=4, learning_rate=1e-3)
     with pytest.raises(RecipeError, match="other options or data"):
         train(parse_recipe(changed), workdir=tmp_path / "resumed")
+
+
+def test_members_held_elsewhere_are_trained_last_with_the_same_result(
+        teacher_files: dict[str, Path], tmp_path: Path) -> None:
+    """A member claimed by another process is skipped, then taken (or resumed) once free."""
+    document = _recipe(teacher_files["dft"], ensemble_size=2, max_epochs=2)
+    straight = train(parse_recipe(document)).model
+    work = tmp_path / "shared"
+    holder = contextlib.ExitStack()
+    holder.enter_context(claim_member(work, 0, wait=True))  # "another process" holds member 0
+    order: list[int] = []
+
+    def finished(member: int, report: dict[str, object]) -> None:
+        order.append(member)
+        holder.close()  # it lets go once this process has finished member 1
+
+    with contextlib.ExitStack() as probe:
+        assert not probe.enter_context(claim_member(work, 0, wait=False))
+    shared = train(parse_recipe(document), workdir=work, on_member=finished).model
+    assert order == [1, 0]
+    for key, value in straight.state_dict().items():
+        assert torch.equal(value, shared.state_dict()[key]), key
+
+
+def test_parallel_members_equal_a_sequential_run(teacher_files: dict[str, Path],
+                                                 tmp_path: Path) -> None:
+    document = _recipe(teacher_files["dft"], ensemble_size=2, max_epochs=2)
+    straight = train(parse_recipe(document)).model
+    with pytest.raises(RecipeError, match="needs a work folder"):
+        train(parse_recipe(document), jobs=2)
+    parallel = train(parse_recipe(document), workdir=tmp_path / "work", jobs=2).model
+    for key, value in straight.state_dict().items():
+        assert torch.equal(value, parallel.state_dict()[key]), key
+    # each member was trained once: by this process or by the helper, never by both
+    for member in range(2):
+        metrics = (tmp_path / "work" / f"member-{member}" / "metrics.jsonl").read_text()
+        assert [json.loads(line)["epoch"] for line in metrics.splitlines()] == [0, 1, 2]
 
 
 def test_moving_average_of_the_weights(teacher_files: dict[str, Path], tmp_path: Path) -> None:
